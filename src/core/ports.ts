@@ -1,0 +1,218 @@
+/**
+ * The narrow ports the core needs. Stores are implemented once per dialect in
+ * src/db; hasher, token signer and key factory in src/infra. The core never
+ * sees a driver, a transaction or the environment.
+ */
+
+export interface User {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  name: string | null;
+  roles: string[];
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A user as stored: with the password hash, which never leaves the core. */
+export interface UserRecord extends User {
+  passwordHash: string | null;
+}
+
+export interface Session {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  /** Absolute end of the session, however often it is refreshed. */
+  expiresAt: Date;
+  revokedAt: Date | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface NewRefreshToken {
+  id: string;
+  tokenHash: string;
+  expiresAt: Date;
+}
+
+export type UserPatch = Partial<
+  Pick<UserRecord, "name" | "roles" | "disabled" | "emailVerified" | "passwordHash">
+>;
+
+export interface UserFilter {
+  email?: string;
+  /** Substring of email or name. */
+  q?: string;
+  role?: string;
+  disabled?: boolean;
+  limit: number;
+  /** Keyset cursor: return users whose id sorts after this one. */
+  afterId?: string;
+}
+
+export interface UserStore {
+  /** Throws AuthError("email_taken") when the normalised email exists. */
+  insertUser(user: UserRecord): Promise<void>;
+  findUserByEmail(email: string): Promise<UserRecord | null>;
+  findUserById(id: string): Promise<UserRecord | null>;
+  /** Returns the updated user, or null when there is none with that id. */
+  updateUser(id: string, patch: UserPatch, now: Date): Promise<UserRecord | null>;
+  deleteUser(id: string): Promise<boolean>;
+  /** Inserts in one transaction, skipping existing emails; returns the emails created. */
+  insertUsersIfAbsent(users: UserRecord[]): Promise<string[]>;
+  listUsers(filter: UserFilter): Promise<UserRecord[]>;
+}
+
+export type RotateResult =
+  | { kind: "rotated"; session: Session; user: UserRecord; expiresAt: Date }
+  | {
+      kind: "reused";
+      session: Session;
+      user: UserRecord;
+      successorSealed: string;
+      expiresAt: Date;
+    }
+  | { kind: "reuse_detected"; sessionId: string; userId: string }
+  | { kind: "invalid" };
+
+export interface RotateInput {
+  tokenHash: string;
+  now: Date;
+  reuseIntervalMs: number;
+  idleTtlMs: number;
+  successor: { id: string; tokenHash: string };
+  /** The successor token sealed with a key derived from the presented token. */
+  successorSealed: string;
+}
+
+export interface SessionStore {
+  /** Creates a session and its first refresh token atomically. */
+  createSession(session: Session, token: NewRefreshToken): Promise<void>;
+  /**
+   * Rotates a refresh token under a row lock, in one transaction: the only
+   * place refresh tokens change hands. See RotateResult for the outcomes.
+   */
+  rotateRefreshToken(input: RotateInput): Promise<RotateResult>;
+  /** The authentication fast path: the live session and its enabled user. */
+  findLiveSession(
+    sessionId: string,
+    userId: string,
+    now: Date,
+  ): Promise<{ session: Session; user: UserRecord } | null>;
+  listLiveSessions(userId: string, now: Date): Promise<Session[]>;
+  /** Ends one session (of that user, when given); false if none was live. */
+  revokeSession(
+    sessionId: string,
+    userId: string | null,
+    reason: string,
+    now: Date,
+  ): Promise<boolean>;
+  /** Ends the session that a refresh token belongs to; null if unknown. */
+  revokeSessionByToken(
+    tokenHash: string,
+    reason: string,
+    now: Date,
+  ): Promise<{ sessionId: string; userId: string } | null>;
+  /** Ends every live session of a user, except one; returns how many. */
+  revokeUserSessions(
+    userId: string,
+    reason: string,
+    now: Date,
+    exceptSessionId?: string,
+  ): Promise<number>;
+}
+
+export type KeyState = "next" | "current" | "retired";
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  state: KeyState;
+  publicJwk: Record<string, unknown>;
+  privateKeySealed: string;
+  createdAt: Date;
+  activatedAt: Date | null;
+  retiredAt: Date | null;
+}
+
+export interface KeyStore {
+  listKeys(): Promise<SigningKeyRecord[]>;
+  /** Stores a current and a next key if there is no current key yet (locked). */
+  insertInitialKeys(
+    current: SigningKeyRecord,
+    next: SigningKeyRecord,
+  ): Promise<boolean>;
+  /** next → current, current → retired, newNext → next, atomically. */
+  rotateKeys(newNext: SigningKeyRecord, now: Date): Promise<void>;
+  deleteKeys(kids: string[]): Promise<number>;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: Date;
+  action: string;
+  actorId: string | null;
+  userId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  outcome: "success" | "failure";
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditFilter {
+  userId?: string;
+  action?: string;
+  limit: number;
+  /** Keyset cursor: events older than this id (ids are time-ordered). */
+  beforeId?: string;
+}
+
+export interface AuditStore {
+  appendAudit(event: AuditEvent): Promise<void>;
+  listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
+}
+
+export interface Hasher {
+  hash(password: string): Promise<string>;
+  verify(password: string, hash: string): Promise<boolean>;
+  /** True when the hash was made with other parameters or another algorithm. */
+  needsRehash(hash: string): boolean;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+  jti: string;
+  roles: string[];
+  iat: number;
+  exp: number;
+}
+
+/** Signs and verifies access tokens with the published signing keys. */
+export interface TokenSigner {
+  sign(claims: { sub: string; sid: string; roles: string[] }): Promise<string>;
+  /** Throws AuthError("invalid_token") for anything it does not accept. */
+  verify(token: string): Promise<AccessClaims>;
+}
+
+/** Makes signing keys; the private half comes back already sealed. */
+export interface KeyFactory {
+  generate(alg: string, now: Date): Promise<SigningKeyRecord>;
+}
+
+/** Who did something, and from where: goes to the audit log. */
+export interface Actor {
+  /** A user id, or "cli" for the operator CLI. */
+  actorId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}

@@ -1,0 +1,96 @@
+/** POST /auth/register, /auth/login, /auth/refresh, /auth/logout, /auth/logout-all. */
+import { Elysia, t } from "elysia";
+import type { Container } from "../../container.ts";
+import { authGuard, bearerSecurity } from "../guard.ts";
+import {
+  LoginBody,
+  Problem,
+  RefreshBody,
+  RegisterBody,
+  TokenModel,
+  tokenDto,
+} from "../models.ts";
+import { actorOf } from "../request-context.ts";
+
+// RFC 6749 §5.1: responses that carry tokens must not be cached.
+const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
+
+export const authRoutes = (c: Container) =>
+  new Elysia({ name: "auth-routes", prefix: "/auth", detail: { tags: ["auth"] } })
+    .use(authGuard(c))
+    .post(
+      "/register",
+      async ({ body, request, set }) => {
+        const result = await c.accounts.register(body, actorOf(request));
+        set.status = 201;
+        Object.assign(set.headers, NO_STORE);
+        return tokenDto(result);
+      },
+      {
+        body: RegisterBody,
+        response: { 201: TokenModel, 403: Problem, 409: Problem, 422: Problem },
+        detail: { summary: "Create an account (role `user`) and sign in" },
+      },
+    )
+    .post(
+      "/login",
+      async ({ body, request, set }) => {
+        const result = await c.accounts.login(body, actorOf(request));
+        Object.assign(set.headers, NO_STORE);
+        return tokenDto(result);
+      },
+      {
+        body: LoginBody,
+        response: { 200: TokenModel, 401: Problem, 422: Problem },
+        detail: {
+          summary: "Sign in with email and password",
+          description:
+            "Unknown email, wrong password and disabled account get the same 401 in the same time.",
+        },
+      },
+    )
+    .post(
+      "/refresh",
+      async ({ body, request, set }) => {
+        const result = await c.accounts.refresh(body.refresh_token, actorOf(request));
+        Object.assign(set.headers, NO_STORE);
+        return tokenDto(result);
+      },
+      {
+        body: RefreshBody,
+        response: { 200: TokenModel, 401: Problem, 422: Problem },
+        detail: {
+          summary:
+            "Exchange a refresh token for a new token pair (the old one is spent)",
+          description:
+            "A repeat within REFRESH_REUSE_INTERVAL returns the same successor; a later reuse revokes the session.",
+        },
+      },
+    )
+    .post(
+      "/logout",
+      async ({ body, request, set }) => {
+        await c.accounts.logout(body.refresh_token, actorOf(request));
+        set.status = 204;
+      },
+      {
+        body: RefreshBody,
+        response: { 204: t.Void(), 422: Problem },
+        detail: { summary: "End the session of a refresh token (idempotent)" },
+      },
+    )
+    .post(
+      "/logout-all",
+      async ({ principal, request, set }) => {
+        await c.accounts.logoutAll(principal, actorOf(request, principal.user.id));
+        set.status = 204;
+      },
+      {
+        auth: true,
+        response: { 204: t.Void(), 401: Problem },
+        detail: {
+          summary: "End every session of the signed-in user",
+          security: bearerSecurity,
+        },
+      },
+    );

@@ -1,0 +1,50 @@
+/**
+ * cockatiel around storage: a timeout per call and a circuit breaker that
+ * opens after consecutive failures, so a database outage answers 503 fast
+ * instead of piling up requests. Every store method goes through the policy.
+ */
+import {
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type IPolicy,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from "cockatiel";
+import { AuthError, isAuthError } from "../core/errors.ts";
+
+export interface ResilienceOptions {
+  timeoutMs: number;
+  threshold: number;
+  halfOpenAfterMs: number;
+}
+
+export function createStoragePolicy(o: ResilienceOptions): IPolicy {
+  // Domain errors (email_taken …) are answers, not failures of storage.
+  const failures = handleWhen((e) => !isAuthError(e));
+  const breaker = circuitBreaker(failures, {
+    halfOpenAfter: o.halfOpenAfterMs,
+    breaker: new ConsecutiveBreaker(o.threshold),
+  });
+  return wrap(breaker, timeout(o.timeoutMs, TimeoutStrategy.Aggressive));
+}
+
+/** Wraps every method of a store in the policy; failures become 503 `unavailable`. */
+export function withPolicy<T extends object>(store: T, policy: IPolicy): T {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        policy
+          .execute(() => value.apply(target, args))
+          .catch((e: unknown) => {
+            if (isAuthError(e)) throw e;
+            throw new AuthError("unavailable", "storage is unavailable", undefined, {
+              cause: e,
+            });
+          });
+    },
+  });
+}
