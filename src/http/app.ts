@@ -110,11 +110,12 @@ export function createApp(c: Container) {
         });
       }
       if (code === "PARSE") {
-        return problemResponse({
-          code: "malformed_body",
-          detail: "the body is not valid JSON",
-          requestId,
-        });
+        // Our body parser's own verdicts (413, 415, 400) arrive wrapped.
+        const cause = (error as { cause?: unknown }).cause;
+        const e = isAuthError(cause)
+          ? cause
+          : new AuthError("malformed_body", "the body is not valid JSON");
+        return problemResponse({ code: e.code, detail: e.message, requestId });
       }
       if (error instanceof ValidationError && error.type !== "response") {
         return problemResponse({
