@@ -251,7 +251,7 @@ export function createPgStore(db: PgDb): Store {
       const [row] = await liveSessionQuery.execute({
         sid: sessionId,
         uid: userId,
-        now,
+        now: now.toISOString(),
       });
       return row ? { session: toSession(row.s), user: toUser(row.u) } : null;
     },

@@ -7,6 +7,7 @@ import { openapi } from "@elysiajs/openapi";
 import { Elysia, ValidationError } from "elysia";
 import type { Container } from "../container.ts";
 import { AuthError, type FieldError, isAuthError } from "../core/errors.ts";
+import { describeStorageError } from "../infra/resilience.ts";
 import { problemResponse } from "./problem.ts";
 import { bindContext, contextOf, REQUEST_ID_PATTERN } from "./request-context.ts";
 import { createRouteMatcher } from "./route-matcher.ts";
@@ -127,7 +128,10 @@ export function createApp(c: Container) {
       }
       if (isAuthError(error)) {
         if (error.code === "unavailable")
-          ctx.log.error({ err: error.cause }, "storage unavailable");
+          ctx.log.error(
+            { cause: describeStorageError(error.cause) },
+            "storage unavailable",
+          );
         return problemResponse({
           code: error.code,
           detail: error.message,

@@ -30,6 +30,20 @@ export function createStoragePolicy(o: ResilienceOptions): IPolicy {
   return wrap(breaker, timeout(o.timeoutMs, TimeoutStrategy.Aggressive));
 }
 
+/**
+ * What of a storage error may be logged: the driver's own message and code.
+ * Drizzle's wrapper message carries the query parameters, which can include
+ * password hashes and token hashes, so it is never logged.
+ */
+export function describeStorageError(e: unknown): { message: string; code?: string } {
+  let inner: unknown = e;
+  while ((inner as { cause?: unknown })?.cause)
+    inner = (inner as { cause?: unknown }).cause;
+  const err = inner as { message?: unknown; code?: unknown };
+  const message = String(err?.message ?? inner).replace(/\nparams:[\s\S]*$/, "");
+  return typeof err?.code === "string" ? { message, code: err.code } : { message };
+}
+
 /** Wraps every method of a store in the policy; failures become 503 `unavailable`. */
 export function withPolicy<T extends object>(store: T, policy: IPolicy): T {
   return new Proxy(store, {
