@@ -166,7 +166,7 @@ export function createAccounts(deps: AccountDeps) {
       const user = await users.findUserByEmail(normalizeEmail(input.email));
       const hash = user?.passwordHash ?? (await getDummyHash());
       const ok = await hasher.verify(input.password, hash);
-      if (!user || !user.passwordHash || !ok || user.disabled) {
+      if (!user?.passwordHash || !ok || user.disabled) {
         const reason = !user
           ? "unknown_email"
           : user.disabled

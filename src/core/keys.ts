@@ -10,6 +10,8 @@
  * - A retired key stays published until every token it signed has expired:
  *   the access-token lifetime plus the verification leeway after it retired.
  */
+
+import { createAuditor } from "./audit.ts";
 import { AuthError } from "./errors.ts";
 import type {
   Actor,
@@ -19,7 +21,6 @@ import type {
   KeyStore,
   SigningKeyRecord,
 } from "./ports.ts";
-import { createAuditor } from "./audit.ts";
 
 export interface KeyManagerDeps {
   keys: KeyStore;
