@@ -272,9 +272,11 @@ export function createAccounts(deps: AccountDeps) {
       patch: { name?: string | null },
       actor: Actor,
     ): Promise<User> {
+      // PATCH semantics: an absent field is left alone; only `null` clears it.
+      if (patch.name === undefined) return toPublicUser(p.user);
       const updated = await users.updateUser(
         p.user.id,
-        { name: patch.name ?? null },
+        { name: patch.name },
         clock.now(),
       );
       if (!updated)

@@ -34,7 +34,9 @@ export function decideRotation(
     return "invalid";
   }
   if (!token.usedAt) return token.expiresAt.getTime() > t ? "rotate" : "invalid";
+  // A zero interval means no grace at all, even for a repeat in the same millisecond.
   if (
+    reuseIntervalMs > 0 &&
     t - token.usedAt.getTime() <= reuseIntervalMs &&
     token.successorSealed &&
     token.successorId

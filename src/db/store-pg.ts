@@ -177,6 +177,22 @@ export function createPgStore(db: PgDb): Store {
     async rotateRefreshToken(input): Promise<RotateResult> {
       const { now } = input;
       return db.transaction(async (tx): Promise<RotateResult> => {
+        // Lock order is session, then its tokens — the order revocations use
+        // (UPDATE sessions, then UPDATE refresh_tokens). Locking the token row
+        // first deadlocks against a concurrent logout or reuse revocation.
+        await tx
+          .select({ id: sessions.id })
+          .from(sessions)
+          .where(
+            inArray(
+              sessions.id,
+              tx
+                .select({ id: refreshTokens.sessionId })
+                .from(refreshTokens)
+                .where(eq(refreshTokens.tokenHash, input.tokenHash)),
+            ),
+          )
+          .for("update");
         const [found] = await tx
           .select({ token: refreshTokens, session: sessions, user: users })
           .from(refreshTokens)

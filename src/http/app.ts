@@ -44,9 +44,10 @@ function validationErrors(error: ValidationError): FieldError[] {
       "schema" in e && e.message === "Unexpected property"
         ? "is not a field of this request"
         : String("message" in e ? e.message : "is invalid");
-    const key = `${path} ${message}`;
-    if (!seen.has(key)) errors.push({ path, message });
-    seen.add(key);
+    // One message per field: TypeBox reports a missing property twice
+    // ("Expected required property", then "Expected string"); the first says it.
+    if (!seen.has(path)) errors.push({ path, message });
+    seen.add(path);
   }
   return errors;
 }

@@ -17,12 +17,15 @@ export function createSemaphore(limit: number) {
   const waiting: (() => void)[] = [];
   return async function run<T>(task: () => Promise<T>): Promise<T> {
     if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
+    else active++;
     try {
       return await task();
     } finally {
-      active--;
-      waiting.shift()?.();
+      // Hand the slot straight to the next waiter: releasing it first would let
+      // a newcomer take it before the waiter resumes, and exceed the limit.
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
     }
   };
 }
@@ -54,8 +57,12 @@ export function createHasher(options: HasherOptions): Hasher {
     },
     needsRehash(hash) {
       const m = ARGON2.exec(hash);
+      // Bun.password always hashes with p=1, so any other parallelism is foreign.
       return (
-        !m || Number(m[1]) !== options.memoryKib || Number(m[2]) !== options.timeCost
+        !m ||
+        Number(m[1]) !== options.memoryKib ||
+        Number(m[2]) !== options.timeCost ||
+        Number(m[3]) !== 1
       );
     },
   };

@@ -5,7 +5,11 @@
  */
 import { Writable } from "node:stream";
 import { type Config, loadConfig } from "../../src/config.ts";
-import { type Container, createContainer } from "../../src/container.ts";
+import {
+  type Container,
+  type ContainerOverrides,
+  createContainer,
+} from "../../src/container.ts";
 import { createHandler, type Handler } from "../../src/http/app.ts";
 import { createLogger } from "../../src/infra/logger.ts";
 import { createFakeClock, type FakeClock } from "./clock.ts";
@@ -48,11 +52,22 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  /** Replaces the hasher (e.g. the real one wrapped in a counter). */
+  hasher?: ContainerOverrides["hasher"];
+  /** Runs on that app's database (a second daemon on the same storage). */
+  shareDatabaseWith?: TestApp;
+}
+
 export async function createTestApp(
   dialect: Dialect,
   env: Record<string, string> = {},
+  options: TestAppOptions = {},
 ): Promise<TestApp> {
-  const db: TestDatabase = await createTestDatabase(dialect);
+  const shared = options.shareDatabaseWith;
+  const db: TestDatabase = shared
+    ? { url: shared.config.DATABASE_URL, drop: async () => {} }
+    : await createTestDatabase(dialect);
   const config = loadConfig({ ...TEST_ENV, DATABASE_URL: db.url, ...env });
   const clock = createFakeClock();
   const lines: string[] = [];
@@ -63,7 +78,12 @@ export async function createTestApp(
     },
   });
   const logger = createLogger(config.LOG_LEVEL, stream);
-  const container = createContainer(config, { clock, logger });
+  const container = createContainer(config, {
+    clock,
+    logger,
+    ...(options.hasher ? { hasher: options.hasher } : {}),
+    ...(shared ? { database: shared.container.database } : {}),
+  });
   await container.prepare({ migrate: true });
   const handle = createHandler(container);
   const logs: Record<string, unknown>[] = [];

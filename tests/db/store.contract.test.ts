@@ -1,0 +1,599 @@
+/**
+ * The Store contract, written once and run against every dialect: what the
+ * core may rely on from src/db, whichever database is underneath.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { AuthError } from "../../src/core/errors.ts";
+import type {
+  AuditEvent,
+  RotateInput,
+  Session,
+  SigningKeyRecord,
+  UserRecord,
+} from "../../src/core/ports.ts";
+import { type Database, openDatabase } from "../../src/db/connect.ts";
+import { migrateUp } from "../../src/db/migrate.ts";
+import { createStore, type Store } from "../../src/db/store.ts";
+import {
+  createTestDatabase,
+  DIALECTS,
+  type TestDatabase,
+} from "../helpers/databases.ts";
+
+const T0 = new Date("2026-01-01T00:00:00.000Z");
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+const HOUR = 3600;
+
+let seq = 0;
+/** Ids that sort in creation order, like the UUIDv7s the service uses. */
+const nextId = (prefix: string) => `${prefix}-${String(++seq).padStart(6, "0")}`;
+
+function userRecord(over: Partial<UserRecord> = {}): UserRecord {
+  const id = over.id ?? nextId("u");
+  return {
+    id,
+    email: `${id}@example.com`,
+    emailVerified: false,
+    name: null,
+    roles: ["user"],
+    disabled: false,
+    passwordHash: "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA",
+    createdAt: T0,
+    updatedAt: T0,
+    ...over,
+  };
+}
+
+function sessionFor(userId: string, over: Partial<Session> = {}): Session {
+  return {
+    id: nextId("s"),
+    userId,
+    createdAt: T0,
+    lastUsedAt: T0,
+    expiresAt: at(24 * HOUR),
+    revokedAt: null,
+    ip: "203.0.113.9",
+    userAgent: "Test/1.0",
+    ...over,
+  };
+}
+
+function keyRecord(state: SigningKeyRecord["state"], createdAt = T0): SigningKeyRecord {
+  const kid = nextId("kid");
+  return {
+    kid,
+    alg: "EdDSA",
+    state,
+    publicJwk: {
+      kty: "OKP",
+      crv: "Ed25519",
+      x: `x-${kid}`,
+      kid,
+      alg: "EdDSA",
+      use: "sig",
+    },
+    privateKeySealed: `sealed-${kid}`,
+    createdAt,
+    activatedAt: state === "current" ? createdAt : null,
+    retiredAt: null,
+  };
+}
+
+function auditEvent(over: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    id: nextId("a"),
+    at: T0,
+    action: "user.login",
+    actorId: null,
+    userId: null,
+    ip: null,
+    userAgent: null,
+    requestId: null,
+    outcome: "success",
+    detail: null,
+    ...over,
+  };
+}
+
+for (const dialect of DIALECTS) {
+  describe(`Store contract [${dialect}]`, () => {
+    let testDb: TestDatabase;
+    let database: Database;
+    let store: Store;
+    beforeAll(async () => {
+      testDb = await createTestDatabase(dialect);
+      database = openDatabase({ url: testDb.url });
+      await migrateUp(database);
+      store = createStore(database);
+    });
+    afterAll(async () => {
+      await database.close();
+      await testDb.drop();
+    });
+
+    test("ping answers", async () => {
+      await store.ping();
+    });
+
+    describe("users", () => {
+      test("insert, then find by email and by id, field for field", async () => {
+        const user = userRecord({
+          name: "Ada",
+          roles: ["user", "admin"],
+          emailVerified: true,
+          updatedAt: at(5),
+        });
+        await store.insertUser(user);
+        expect(await store.findUserByEmail(user.email)).toEqual(user);
+        expect(await store.findUserById(user.id)).toEqual(user);
+        expect(await store.findUserByEmail("nobody@example.com")).toBeNull();
+        expect(await store.findUserById("u-missing")).toBeNull();
+      });
+
+      test("a second user with the same email is email_taken", async () => {
+        const user = userRecord();
+        await store.insertUser(user);
+        const clash = userRecord({ email: user.email });
+        const error = await store.insertUser(clash).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(AuthError);
+        expect((error as AuthError).code).toBe("email_taken");
+        expect(await store.findUserById(clash.id)).toBeNull();
+      });
+
+      test("update applies the patch and stamps updatedAt; unknown id is null", async () => {
+        const user = userRecord();
+        await store.insertUser(user);
+        const updated = await store.updateUser(
+          user.id,
+          { name: "Grace", roles: ["admin"], disabled: true, emailVerified: true },
+          at(60),
+        );
+        const expected = {
+          ...user,
+          name: "Grace",
+          roles: ["admin"],
+          disabled: true,
+          emailVerified: true,
+          updatedAt: at(60),
+        };
+        expect(updated).toEqual(expected);
+        expect(await store.findUserById(user.id)).toEqual(expected);
+        expect(await store.updateUser("u-missing", { name: "x" }, at(60))).toBeNull();
+      });
+
+      test("delete removes the user and, by cascade, their sessions", async () => {
+        const user = userRecord();
+        await store.insertUser(user);
+        const session = sessionFor(user.id);
+        await store.createSession(session, {
+          id: nextId("rt"),
+          tokenHash: nextId("h"),
+          expiresAt: at(HOUR),
+        });
+        expect(await store.deleteUser(user.id)).toBe(true);
+        expect(await store.findUserById(user.id)).toBeNull();
+        expect(await store.listLiveSessions(user.id, T0)).toEqual([]);
+        expect(await store.findLiveSession(session.id, user.id, T0)).toBeNull();
+        expect(await store.deleteUser(user.id)).toBe(false);
+      });
+
+      test("insertUsersIfAbsent creates the new emails and skips existing ones", async () => {
+        const existing = userRecord();
+        await store.insertUser(existing);
+        const fresh = [userRecord(), userRecord()];
+        const again = userRecord({ email: existing.email, name: "impostor" });
+        const created = await store.insertUsersIfAbsent([
+          fresh[0],
+          again,
+          fresh[1],
+        ] as UserRecord[]);
+        expect(created.sort()).toEqual(fresh.map((u) => u.email).sort());
+        expect((await store.findUserByEmail(existing.email))?.id).toBe(existing.id);
+        expect((await store.findUserByEmail(existing.email))?.name).toBeNull();
+        for (const u of fresh) expect(await store.findUserById(u.id)).toEqual(u);
+        expect(await store.insertUsersIfAbsent([])).toEqual([]);
+        expect(await store.insertUsersIfAbsent(fresh)).toEqual([]);
+      });
+
+      describe("listUsers", () => {
+        // A private population: ids with their own prefix, found via q.
+        const tag = `lst${Date.now().toString(36)}`;
+        const people: UserRecord[] = [];
+        beforeAll(async () => {
+          const specs: Partial<UserRecord>[] = [
+            { name: "Ada Lovelace", roles: ["user", "admin"] },
+            { name: "Grace Hopper", roles: ["user"], disabled: true },
+            { name: "Alan Turing", roles: ["user", "auditor"] },
+            { name: "100%_real", roles: ["user"] },
+            { name: "Barbara Liskov", roles: ["user", "admin"], disabled: true },
+          ];
+          for (const [i, spec] of specs.entries()) {
+            const id = `${tag}-${i}`;
+            people.push(userRecord({ id, email: `${tag}.${i}@Example.test`, ...spec }));
+          }
+          for (const p of people) await store.insertUser(p);
+        });
+        const ids = (rows: UserRecord[]) => rows.map((r) => r.id);
+        const pid = (i: number) => people[i]?.id ?? "missing";
+        const list = (
+          f: Omit<Parameters<Store["listUsers"]>[0], "limit">,
+          limit = 50,
+        ) => store.listUsers({ q: tag, ...f, limit });
+
+        test("q matches a substring of email or name, case-insensitively", async () => {
+          expect(ids(await list({}))).toEqual(ids(people));
+          expect(ids(await store.listUsers({ q: "LOVELACE", limit: 50 }))).toEqual([
+            pid(0),
+          ]);
+          expect(
+            ids(await store.listUsers({ q: `${tag.toUpperCase()}.2@`, limit: 50 })),
+          ).toEqual([pid(2)]);
+        });
+
+        test("q treats % and _ literally", async () => {
+          expect(ids(await store.listUsers({ q: "100%_", limit: 50 }))).toEqual([
+            pid(3),
+          ]);
+          expect(ids(await list({ q: "%" }))).toEqual([pid(3)]);
+          expect(ids(await list({ q: "_r" }))).toEqual([pid(3)]);
+        });
+
+        test("email is an exact match", async () => {
+          const email = people[1]?.email ?? "";
+          expect(ids(await store.listUsers({ email, limit: 50 }))).toEqual([pid(1)]);
+          expect(await store.listUsers({ email: email.slice(1), limit: 50 })).toEqual(
+            [],
+          );
+        });
+
+        test("role and disabled filter, alone and together", async () => {
+          expect(ids(await list({ role: "admin" }))).toEqual([pid(0), pid(4)]);
+          expect(ids(await list({ role: "auditor" }))).toEqual([pid(2)]);
+          expect(ids(await list({ role: "adm" }))).toEqual([]);
+          expect(ids(await list({ disabled: true }))).toEqual([pid(1), pid(4)]);
+          expect(ids(await list({ disabled: false }))).toEqual([
+            pid(0),
+            pid(2),
+            pid(3),
+          ]);
+          expect(ids(await list({ role: "admin", disabled: false }))).toEqual([pid(0)]);
+        });
+
+        test("limit and the afterId cursor page through in id order", async () => {
+          const first = await list({}, 2);
+          expect(ids(first)).toEqual([pid(0), pid(1)]);
+          const second = await list({ afterId: first.at(-1)?.id ?? "" }, 2);
+          expect(ids(second)).toEqual([pid(2), pid(3)]);
+          const third = await list({ afterId: second.at(-1)?.id ?? "" }, 2);
+          expect(ids(third)).toEqual([pid(4)]);
+          expect(await list({ afterId: people[4]?.id ?? "" }, 2)).toEqual([]);
+        });
+      });
+    });
+
+    describe("sessions and refresh tokens", () => {
+      let user: UserRecord;
+      beforeAll(async () => {
+        user = userRecord();
+        await store.insertUser(user);
+      });
+
+      async function newSession(over: Partial<Session> = {}, tokenTtl = HOUR) {
+        const session = sessionFor(user.id, over);
+        const tokenHash = nextId("hash");
+        await store.createSession(session, {
+          id: nextId("rt"),
+          tokenHash,
+          expiresAt: new Date(session.createdAt.getTime() + tokenTtl * 1000),
+        });
+        return { session, tokenHash };
+      }
+
+      const rotateInput = (
+        tokenHash: string,
+        now: Date,
+        over: Partial<RotateInput> = {},
+      ) =>
+        ({
+          tokenHash,
+          now,
+          reuseIntervalMs: 10_000,
+          idleTtlMs: HOUR * 1000,
+          successor: { id: nextId("rt"), tokenHash: nextId("hash") },
+          successorSealed: nextId("sealed"),
+          ...over,
+        }) satisfies RotateInput;
+
+      test("a created session is live and listed with its token's expiry", async () => {
+        const { session } = await newSession();
+        const live = await store.findLiveSession(session.id, user.id, at(1));
+        expect(live?.session).toEqual(session);
+        expect(live?.user.id).toBe(user.id);
+        const listed = await store.listLiveSessions(user.id, at(1));
+        expect(listed.find((s) => s.id === session.id)).toEqual({
+          ...session,
+          expiresAt: at(HOUR),
+        });
+        // Bound to its user, and to its absolute lifetime.
+        expect(await store.findLiveSession(session.id, "u-other", at(1))).toBeNull();
+        expect(
+          await store.findLiveSession(session.id, user.id, at(24 * HOUR)),
+        ).toBeNull();
+      });
+
+      test("listLiveSessions leaves out sessions whose refresh token expired", async () => {
+        const { session } = await newSession({}, 60);
+        const ids = async (now: Date) =>
+          (await store.listLiveSessions(user.id, now)).map((s) => s.id);
+        expect(await ids(at(59))).toContain(session.id);
+        expect(await ids(at(60))).not.toContain(session.id);
+      });
+
+      test("rotate: the token is spent, a successor is live, lastUsedAt moves", async () => {
+        const { session, tokenHash } = await newSession();
+        const input = rotateInput(tokenHash, at(100));
+        const result = await store.rotateRefreshToken(input);
+        expect(result.kind).toBe("rotated");
+        if (result.kind !== "rotated") return;
+        expect(result.session.id).toBe(session.id);
+        expect(result.session.lastUsedAt).toEqual(at(100));
+        expect(result.user.id).toBe(user.id);
+        expect(result.expiresAt).toEqual(at(100 + HOUR));
+        const listed = (await store.listLiveSessions(user.id, at(100))).filter(
+          (s) => s.id === session.id,
+        );
+        expect(listed).toHaveLength(1);
+        expect(listed[0]?.lastUsedAt).toEqual(at(100));
+        expect(listed[0]?.expiresAt).toEqual(at(100 + HOUR));
+
+        // The successor rotates in turn.
+        const again = await store.rotateRefreshToken(
+          rotateInput(input.successor.tokenHash, at(200)),
+        );
+        expect(again.kind).toBe("rotated");
+      });
+
+      test("a successor never outlives the session's absolute end", async () => {
+        const { tokenHash } = await newSession({ expiresAt: at(HOUR / 2) });
+        const result = await store.rotateRefreshToken(rotateInput(tokenHash, at(10)));
+        expect(result.kind === "rotated" && result.expiresAt).toEqual(at(HOUR / 2));
+      });
+
+      test("a repeat inside the interval returns the sealed successor", async () => {
+        const { session, tokenHash } = await newSession();
+        const input = rotateInput(tokenHash, at(100));
+        await store.rotateRefreshToken(input);
+        const repeat = await store.rotateRefreshToken(rotateInput(tokenHash, at(110)));
+        expect(repeat).toMatchObject({
+          kind: "reused",
+          successorSealed: input.successorSealed,
+          expiresAt: at(100 + HOUR),
+        });
+        expect(repeat.kind === "reused" && repeat.session.id).toBe(session.id);
+        // Still one live token: the original successor.
+        const next = await store.rotateRefreshToken(
+          rotateInput(input.successor.tokenHash, at(120)),
+        );
+        expect(next.kind).toBe("rotated");
+      });
+
+      test("a repeat after the interval revokes the session and all its tokens", async () => {
+        const { session, tokenHash } = await newSession();
+        const input = rotateInput(tokenHash, at(100));
+        await store.rotateRefreshToken(input);
+        const reuse = await store.rotateRefreshToken(rotateInput(tokenHash, at(111)));
+        expect(reuse).toEqual({
+          kind: "reuse_detected",
+          sessionId: session.id,
+          userId: user.id,
+        });
+        expect(await store.findLiveSession(session.id, user.id, at(111))).toBeNull();
+        const successor = await store.rotateRefreshToken(
+          rotateInput(input.successor.tokenHash, at(112)),
+        );
+        expect(successor.kind).toBe("invalid");
+      });
+
+      test("unknown, expired and revoked tokens are invalid", async () => {
+        expect((await store.rotateRefreshToken(rotateInput("nope", at(1)))).kind).toBe(
+          "invalid",
+        );
+        const expired = await newSession({}, 60);
+        expect(
+          (await store.rotateRefreshToken(rotateInput(expired.tokenHash, at(60)))).kind,
+        ).toBe("invalid");
+        const revoked = await newSession();
+        await store.revokeSession(revoked.session.id, user.id, "test", at(1));
+        expect(
+          (await store.rotateRefreshToken(rotateInput(revoked.tokenHash, at(2)))).kind,
+        ).toBe("invalid");
+      });
+
+      test("a disabled user's tokens neither rotate nor authenticate", async () => {
+        const other = userRecord();
+        await store.insertUser(other);
+        const session = sessionFor(other.id);
+        const tokenHash = nextId("hash");
+        await store.createSession(session, {
+          id: nextId("rt"),
+          tokenHash,
+          expiresAt: at(HOUR),
+        });
+        await store.updateUser(other.id, { disabled: true }, at(1));
+        expect(await store.findLiveSession(session.id, other.id, at(2))).toBeNull();
+        expect(
+          (await store.rotateRefreshToken(rotateInput(tokenHash, at(2)))).kind,
+        ).toBe("invalid");
+      });
+
+      test("revokeSession is scoped to the user and happens once", async () => {
+        const { session } = await newSession();
+        expect(await store.revokeSession(session.id, "u-other", "test", at(1))).toBe(
+          false,
+        );
+        expect(await store.findLiveSession(session.id, user.id, at(1))).not.toBeNull();
+        expect(await store.revokeSession(session.id, user.id, "test", at(1))).toBe(
+          true,
+        );
+        expect(await store.revokeSession(session.id, user.id, "test", at(2))).toBe(
+          false,
+        );
+        expect(await store.findLiveSession(session.id, user.id, at(2))).toBeNull();
+        // An operator (no user given) can end any session.
+        const { session: s2 } = await newSession();
+        expect(await store.revokeSession(s2.id, null, "operator", at(1))).toBe(true);
+      });
+
+      test("revokeSessionByToken ends the token's session once", async () => {
+        const { session, tokenHash } = await newSession();
+        expect(await store.revokeSessionByToken(tokenHash, "logout", at(1))).toEqual({
+          sessionId: session.id,
+          userId: user.id,
+        });
+        expect(await store.findLiveSession(session.id, user.id, at(1))).toBeNull();
+        expect(await store.revokeSessionByToken(tokenHash, "logout", at(2))).toBeNull();
+        expect(await store.revokeSessionByToken("unknown", "logout", at(2))).toBeNull();
+      });
+
+      test("revokeUserSessions ends all but the excepted one and counts them", async () => {
+        const owner = userRecord();
+        await store.insertUser(owner);
+        const sessions = [
+          sessionFor(owner.id),
+          sessionFor(owner.id),
+          sessionFor(owner.id),
+        ];
+        for (const s of sessions) {
+          await store.createSession(s, {
+            id: nextId("rt"),
+            tokenHash: nextId("hash"),
+            expiresAt: at(HOUR),
+          });
+        }
+        const keep = sessions[1]?.id ?? "";
+        expect(
+          await store.revokeUserSessions(owner.id, "password_change", at(1), keep),
+        ).toBe(2);
+        expect(
+          (await store.listLiveSessions(owner.id, at(1))).map((s) => s.id),
+        ).toEqual([keep]);
+        expect(await store.revokeUserSessions(owner.id, "logout_all", at(2))).toBe(1);
+        expect(await store.revokeUserSessions(owner.id, "logout_all", at(3))).toBe(0);
+        expect(await store.listLiveSessions(owner.id, at(3))).toEqual([]);
+      });
+    });
+
+    describe("signing keys", () => {
+      test("insertInitialKeys stores current and next once", async () => {
+        expect(await store.listKeys()).toEqual([]);
+        const current = keyRecord("current", at(0));
+        const next = keyRecord("next", at(1));
+        expect(await store.insertInitialKeys(current, next)).toBe(true);
+        expect(await store.listKeys()).toEqual([current, next]);
+        expect(
+          await store.insertInitialKeys(
+            keyRecord("current", at(2)),
+            keyRecord("next", at(3)),
+          ),
+        ).toBe(false);
+        expect(await store.listKeys()).toHaveLength(2);
+      });
+
+      test("rotateKeys: next → current, current → retired, a new next", async () => {
+        const [oldCurrent, oldNext] = await store.listKeys();
+        const newNext = keyRecord("next", at(10));
+        await store.rotateKeys(newNext, at(20));
+        const byKid = new Map((await store.listKeys()).map((k) => [k.kid, k]));
+        expect(byKid.get(oldCurrent?.kid ?? "")).toMatchObject({
+          state: "retired",
+          retiredAt: at(20),
+        });
+        expect(byKid.get(oldNext?.kid ?? "")).toMatchObject({
+          state: "current",
+          activatedAt: at(20),
+        });
+        expect(byKid.get(newNext.kid)).toEqual(newNext);
+      });
+
+      test("deleteKeys removes retired keys only", async () => {
+        const keys = await store.listKeys();
+        const retired = keys.filter((k) => k.state === "retired").map((k) => k.kid);
+        const active = keys.filter((k) => k.state !== "retired").map((k) => k.kid);
+        expect(retired).toHaveLength(1);
+        expect(await store.deleteKeys([...active, ...retired])).toBe(1);
+        expect((await store.listKeys()).map((k) => k.kid).sort()).toEqual(
+          active.sort(),
+        );
+        expect(await store.deleteKeys([])).toBe(0);
+      });
+    });
+
+    describe("audit", () => {
+      const events: AuditEvent[] = [];
+      beforeAll(async () => {
+        const specs: Partial<AuditEvent>[] = [
+          { action: "user.register", userId: "au-1", detail: { fields: ["name"] } },
+          {
+            action: "user.login",
+            userId: "au-1",
+            outcome: "failure",
+            ip: "198.51.100.7",
+          },
+          {
+            action: "user.login",
+            userId: "au-2",
+            userAgent: "curl/8",
+            requestId: "r-1",
+          },
+          { action: "session.logout", userId: "au-1", actorId: "au-1" },
+          { action: "user.login", userId: "au-1", detail: { nested: { ok: true } } },
+        ];
+        for (const [i, spec] of specs.entries()) {
+          const event = auditEvent({ at: at(i), ...spec });
+          events.push(event);
+          await store.appendAudit(event);
+        }
+      });
+      const eids = (...i: number[]) => i.map((n) => events[n]?.id ?? "missing");
+      const mine = (rows: AuditEvent[]) =>
+        rows.filter((r) => events.some((e) => e.id === r.id));
+
+      test("lists newest first, field for field", async () => {
+        const rows = mine(await store.listAudit({ limit: 100 }));
+        expect(rows).toEqual([...events].reverse());
+      });
+
+      test("filters by user and by action", async () => {
+        const byUser = await store.listAudit({ userId: "au-1", limit: 100 });
+        expect(byUser.map((e) => e.id)).toEqual(eids(4, 3, 1, 0));
+        const logins = mine(
+          await store.listAudit({ action: "user.login", limit: 100 }),
+        );
+        expect(logins.map((e) => e.id)).toEqual(eids(4, 2, 1));
+        const both = await store.listAudit({
+          userId: "au-1",
+          action: "user.login",
+          limit: 100,
+        });
+        expect(both.map((e) => e.id)).toEqual(eids(4, 1));
+      });
+
+      test("limit and the beforeId cursor page backwards in time", async () => {
+        const page1 = await store.listAudit({ userId: "au-1", limit: 2 });
+        expect(page1.map((e) => e.id)).toEqual(eids(4, 3));
+        const page2 = await store.listAudit({
+          userId: "au-1",
+          limit: 2,
+          beforeId: page1.at(-1)?.id ?? "",
+        });
+        expect(page2.map((e) => e.id)).toEqual(eids(1, 0));
+        const page3 = await store.listAudit({
+          userId: "au-1",
+          limit: 2,
+          beforeId: page2.at(-1)?.id ?? "",
+        });
+        expect(page3).toEqual([]);
+      });
+    });
+  });
+}
