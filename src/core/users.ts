@@ -241,11 +241,17 @@ export function createUserAdmin(deps: UserAdminDeps) {
     async import(
       lines: { line: number; input: NewUserInput }[],
       actor: Actor,
+      options: {
+        /** Lines the caller could not even parse; they block the import too. */
+        unparsable?: ImportResult["rejected"];
+        onProgress?: (done: number, total: number) => void;
+      } = {},
     ): Promise<ImportResult> {
-      const rejected: ImportResult["rejected"] = [];
+      const rejected: ImportResult["rejected"] = [...(options.unparsable ?? [])];
       const records: UserRecord[] = [];
       const seen = new Set<string>();
-      for (const { line, input } of lines) {
+      for (const [index, { line, input }] of lines.entries()) {
+        options.onProgress?.(index, lines.length);
         try {
           const r = await record(input);
           if (seen.has(r.email))
@@ -260,6 +266,8 @@ export function createUserAdmin(deps: UserAdminDeps) {
           rejected.push({ line, reason });
         }
       }
+      options.onProgress?.(lines.length, lines.length);
+      rejected.sort((a, b) => a.line - b.line);
       if (rejected.length > 0) return { created: [], skipped: [], rejected };
       const created = await users.insertUsersIfAbsent(records);
       const createdSet = new Set(created);

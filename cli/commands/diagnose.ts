@@ -1,0 +1,109 @@
+/** authctl config check, authctl doctor */
+import type { Command } from "commander";
+import { redactedConfig } from "../../src/config.ts";
+import { migrationStatus } from "../../src/db/migrate.ts";
+import { readConfig, withContainer } from "../context.ts";
+import { type GlobalOptions, print, table } from "../output.ts";
+
+interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export function registerDiagnose(program: Command): void {
+  const config = program.command("config").description("inspect the configuration");
+  config
+    .command("check")
+    .description(
+      "validate the environment like the daemon does; print it, secrets redacted",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  authctl config check\n  PORT=abc authctl config check   # exit 2",
+    )
+    .action((_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const settings = redactedConfig(readConfig());
+      print(o, settings, () =>
+        table(
+          Object.entries(settings).map(([setting, value]) => ({
+            setting,
+            value: String(value),
+          })),
+          ["setting", "value"],
+        ),
+      );
+    });
+
+  program
+    .command("doctor")
+    .description("check the database connection, migrations and signing keys")
+    .addHelpText("after", "\nExamples:\n  authctl doctor\n  authctl doctor --json")
+    .action(async (_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const checks: Check[] = [{ check: "config", ok: true, detail: "valid" }];
+      await withContainer(
+        async (c) => {
+          const db = await c.store.ping().then(
+            () => null,
+            (e: unknown) => (e instanceof Error ? e.message : String(e)),
+          );
+          checks.push({
+            check: "database",
+            ok: db === null,
+            detail: db ?? c.config.dialect,
+          });
+          if (db !== null) return;
+          const pending = (await migrationStatus(c.database)).filter((m) => !m.applied);
+          checks.push({
+            check: "migrations",
+            ok: pending.length === 0,
+            detail: pending.length
+              ? `pending: ${pending.map((m) => m.name).join(", ")}`
+              : "current",
+          });
+          if (pending.length) return;
+          const keys = await c.keys.listKeys();
+          const current = keys.find((k) => k.state === "current");
+          const next = keys.find((k) => k.state === "next");
+          checks.push({
+            check: "signing keys",
+            ok: Boolean(current && next),
+            detail:
+              current && next
+                ? `current ${current.kid}, next ${next.kid}`
+                : "missing: start the daemon or run `authctl keys rotate`",
+          });
+          if (current) {
+            const opened = await c.keyring.refresh().then(
+              () => c.keyring.state().signing !== null,
+              () => false,
+            );
+            checks.push({
+              check: "key encryption",
+              ok: opened,
+              detail: opened
+                ? "the current private key opens"
+                : "KEY_ENCRYPTION_KEY does not open the current key",
+            });
+          }
+          const prunable = keys.filter(
+            (k) => k.prunableAt && k.prunableAt <= c.clock.now(),
+          );
+          checks.push({
+            check: "retired keys",
+            ok: true,
+            detail: `${prunable.length} ready to prune`,
+          });
+        },
+        { anyMigrations: true },
+      );
+      print(o, { ok: checks.every((x) => x.ok), checks }, () =>
+        checks
+          .map((x) => `${x.ok ? "ok  " : "FAIL"}  ${x.check.padEnd(14)} ${x.detail}`)
+          .join("\n"),
+      );
+      if (!checks.every((x) => x.ok)) process.exitCode = 1;
+    });
+}

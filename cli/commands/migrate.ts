@@ -1,0 +1,49 @@
+/** authctl migrate up | status */
+import type { Command } from "commander";
+import { migrateUp, migrationStatus } from "../../src/db/migrate.ts";
+import { withContainer } from "../context.ts";
+import { type GlobalOptions, print, table } from "../output.ts";
+
+export function registerMigrate(program: Command): void {
+  const migrate = program
+    .command("migrate")
+    .description("apply or list database migrations")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  authctl migrate status\n  authctl migrate up --json",
+    );
+
+  migrate
+    .command("up")
+    .description("apply pending migrations (idempotent; safe when run twice at once)")
+    .action(async (_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const applied = await withContainer((c) => migrateUp(c.database), {
+        anyMigrations: true,
+      });
+      print(o, { applied }, () =>
+        applied.length
+          ? applied.map((m) => `applied ${m}`).join("\n")
+          : "already up to date",
+      );
+    });
+
+  migrate
+    .command("status")
+    .description("list migrations and whether each is applied")
+    .action(async (_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const status = await withContainer((c) => migrationStatus(c.database), {
+        anyMigrations: true,
+      });
+      print(o, { migrations: status }, () =>
+        table(
+          status.map((m) => ({
+            name: m.name,
+            state: m.applied ? "applied" : "pending",
+          })),
+          ["name", "state"],
+        ),
+      );
+    });
+}

@@ -1,0 +1,55 @@
+/**
+ * Builds the service for a command through the daemon's own composition
+ * root, so the CLI runs the same core on the same database: no SQL of its
+ * own, no HTTP round-trip. Logs go to stderr at warn, never into the output.
+ */
+import pino from "pino";
+import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+import { type Container, createContainer } from "../src/container.ts";
+import type { Actor } from "../src/core/ports.ts";
+import { migrationStatus } from "../src/db/migrate.ts";
+import { createLogger } from "../src/infra/logger.ts";
+import { CliError } from "./output.ts";
+
+/** Every change authctl makes is audited with this actor. */
+export const CLI_ACTOR: Actor = { actorId: "cli" };
+
+export function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      throw new CliError(`invalid configuration: ${e.problems.join("; ")}`, 2);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Runs `fn` with a container and closes it afterwards. Unless `anyMigrations`
+ * is set, refuses to touch a database that has pending migrations.
+ */
+export async function withContainer<T>(
+  fn: (c: Container) => Promise<T>,
+  options: { anyMigrations?: boolean } = {},
+): Promise<T> {
+  const config = readConfig();
+  const container = createContainer(config, {
+    logger: createLogger("warn", pino.destination(2)),
+  });
+  try {
+    if (!options.anyMigrations) {
+      const pending = (await migrationStatus(container.database)).filter(
+        (m) => !m.applied,
+      );
+      if (pending.length > 0) {
+        throw new CliError(
+          `the database has ${pending.length} pending migration(s): run \`authctl migrate up\` first`,
+        );
+      }
+    }
+    return await fn(container);
+  } finally {
+    await container.close();
+  }
+}
