@@ -166,50 +166,70 @@ const keys = Object.keys(
 
 /**
  * Reads, converts and validates the settings once. Empty strings count as unset.
- * Throws a ConfigError that lists every bad key, never just the first.
+ * Throws a ConfigError that lists every bad key, never just the first: schema
+ * and cross-field problems together, secret values masked.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
 ): Config {
-  const raw: Record<string, unknown> = {};
+  const raw: Record<string, string> = {};
   for (const key of keys) {
     const value = env[key]?.trim();
     if (value) raw[key] = value;
   }
-  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw));
-  const problems = [...Value.Errors(ConfigSchema, converted)].map((e) => {
-    const key = e.path.replace(/^\//, "");
+  // Default and Convert mutate their input; `raw` stays as typed, for the report.
+  const converted = Value.Convert(
+    ConfigSchema,
+    Value.Default(ConfigSchema, { ...raw }),
+  );
+  const bad = new Map<string, string>();
+  const report = (key: string, message?: string) => {
+    if (bad.has(key)) return;
     const prop: TSchema | undefined =
       ConfigSchema.properties[key as (typeof keys)[number]];
-    return `${key}=${JSON.stringify(raw[key] ?? "")}: ${prop?.description ?? e.message}`;
-  });
-  const unique = [...new Set(problems)];
-  if (unique.length > 0) throw new ConfigError(unique);
+    bad.set(
+      key,
+      message
+        ? `${key}: ${message}`
+        : `${key}=${JSON.stringify(shown(key, raw[key] ?? ""))}: ${prop?.description ?? "is invalid"}`,
+    );
+  };
+  for (const e of Value.Errors(ConfigSchema, converted))
+    report(e.path.replace(/^\//, ""));
+  // Convert truncates "3000.5" to 3000; a setting that is not a whole number is refused.
+  for (const key of keys) {
+    const value = raw[key];
+    if (value !== undefined && ConfigSchema.properties[key].type === "integer") {
+      if (!/^\d+$/.test(value)) report(key);
+    }
+  }
 
   const c = converted as Static<typeof ConfigSchema>;
+  const valid = (...ks: string[]) => ks.every((k) => !bad.has(k));
   const dialect = c.DATABASE_URL.startsWith("sqlite:") ? "sqlite" : "pg";
-  const derivedProblems: string[] = [];
-  if (dialect === "pg" && !c.KEY_ENCRYPTION_KEY) {
-    derivedProblems.push(
-      "KEY_ENCRYPTION_KEY: required with PostgreSQL (every daemon needs it)",
-    );
-  }
-  if (dialect === "pg") {
+  if (valid("DATABASE_URL") && dialect === "pg") {
+    if (valid("KEY_ENCRYPTION_KEY") && !c.KEY_ENCRYPTION_KEY) {
+      report("KEY_ENCRYPTION_KEY", "required with PostgreSQL (every daemon needs it)");
+    }
     try {
       new URL(c.DATABASE_URL);
     } catch {
-      derivedProblems.push("DATABASE_URL: not a valid postgres:// URL");
+      report("DATABASE_URL", "not a valid postgres:// URL");
     }
   }
-  if (c.PASSWORD_MIN_LENGTH > c.PASSWORD_MAX_LENGTH) {
-    derivedProblems.push("PASSWORD_MIN_LENGTH: larger than PASSWORD_MAX_LENGTH");
+  if (
+    valid("PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH") &&
+    c.PASSWORD_MIN_LENGTH > c.PASSWORD_MAX_LENGTH
+  ) {
+    report("PASSWORD_MIN_LENGTH", "larger than PASSWORD_MAX_LENGTH");
   }
-  if (c.REFRESH_TOKEN_IDLE_TTL > c.REFRESH_TOKEN_ABSOLUTE_TTL) {
-    derivedProblems.push(
-      "REFRESH_TOKEN_IDLE_TTL: larger than REFRESH_TOKEN_ABSOLUTE_TTL",
-    );
+  if (
+    valid("REFRESH_TOKEN_IDLE_TTL", "REFRESH_TOKEN_ABSOLUTE_TTL") &&
+    c.REFRESH_TOKEN_IDLE_TTL > c.REFRESH_TOKEN_ABSOLUTE_TTL
+  ) {
+    report("REFRESH_TOKEN_IDLE_TTL", "larger than REFRESH_TOKEN_ABSOLUTE_TTL");
   }
-  if (derivedProblems.length > 0) throw new ConfigError(derivedProblems);
+  if (bad.size > 0) throw new ConfigError([...bad.values()]);
 
   return Object.freeze({
     ...c,
@@ -229,13 +249,14 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
 /** The effective settings with secrets masked, for `authctl config check`. */
 export function redactedConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of keys) {
-    const value = config[key];
-    if (key === "DATABASE_URL")
-      out[key] = String(value).replace(/\/\/([^@/]*)@/, "//***@");
-    else out[key] = SECRET_KEYS.has(key) && value ? "***" : value;
-  }
+  for (const key of keys) out[key] = shown(key, config[key]);
   return out;
+}
+
+/** A value as it may be printed: secrets masked, credentials cut from URLs. */
+function shown(key: string, value: unknown): unknown {
+  if (key === "DATABASE_URL") return String(value).replace(/\/\/([^@/]*)@/, "//***@");
+  return SECRET_KEYS.has(key) && value ? "***" : value;
 }
 
 /** One line per setting, for `.env.example` and the README (kept in step by a test). */

@@ -54,10 +54,17 @@ logger.info(
     url: `http://${server.hostname}:${server.port}`,
     host: server.hostname,
     port: server.port,
-    database: config.dialect === "sqlite" ? `sqlite:${config.sqlitePath}` : "postgres",
+    database: databaseLocation(),
   },
   "listening",
 );
+
+/** Which database: sqlite:PATH, or postgres://host:port/name without credentials. */
+function databaseLocation(): string {
+  if (config.dialect === "sqlite") return `sqlite:${config.sqlitePath}`;
+  const url = new URL(config.DATABASE_URL);
+  return `postgres://${url.host}${url.pathname}`;
+}
 
 let stopping = false;
 async function shutdown(signal: string) {

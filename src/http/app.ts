@@ -61,6 +61,9 @@ export function createApp(c: Container) {
         path: "/swagger",
         specPath: "/swagger/json",
         provider: "swagger-ui",
+        // By default paths with a dot count as static files and are left out,
+        // which would drop /.well-known/*.
+        exclude: { staticFile: false },
         documentation: {
           info: {
             title: "authd",
@@ -92,6 +95,10 @@ export function createApp(c: Container) {
         throw new AuthError("malformed_body", "the body is not valid JSON");
       }
     })
+    // Never reached (the parser above always returns or throws), but a named
+    // parser is how the OpenAPI generator learns that bodies are
+    // application/json; with only a function it documents bodies without schema.
+    .guard({ parse: ["json"] })
     .onError(({ code, error, request }) => {
       const ctx = contextOf(request);
       const { requestId } = ctx;

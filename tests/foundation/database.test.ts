@@ -1,0 +1,297 @@
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { is, sql } from "drizzle-orm";
+import { PgTable, getTableConfig as pgTableConfig } from "drizzle-orm/pg-core";
+import {
+  SQLiteTable,
+  getTableConfig as sqliteTableConfig,
+} from "drizzle-orm/sqlite-core";
+import { loadConfig } from "../../src/config.ts";
+import { type Container, createContainer } from "../../src/container.ts";
+import { type Database, openDatabase } from "../../src/db/connect.ts";
+import { migrateUp, migrationStatus, migrationsCurrent } from "../../src/db/migrate.ts";
+import * as pgSchema from "../../src/db/schema/pg.ts";
+import * as sqliteSchema from "../../src/db/schema/sqlite.ts";
+import { createLogger } from "../../src/infra/logger.ts";
+import { createPgDatabase, DIALECTS, type TestDatabase } from "../helpers/databases.ts";
+import { TEST_ENV } from "../helpers/harness.ts";
+
+const REPO = resolve(import.meta.dir, "../..");
+
+/** A dialect-neutral description of a table: what both schema files must agree on. */
+interface TableShape {
+  name: string;
+  columns: {
+    name: string;
+    dataType: string;
+    notNull: boolean;
+    primary: boolean;
+    unique: boolean;
+    hasDefault: boolean;
+  }[];
+  indexes: { name: string; unique: boolean; columns: string[]; partial: boolean }[];
+  foreignKeys: {
+    columns: string[];
+    table: string;
+    foreignColumns: string[];
+    onDelete: string;
+  }[];
+}
+
+type AnyConfig =
+  | ReturnType<typeof pgTableConfig>
+  | ReturnType<typeof sqliteTableConfig>;
+
+function shape(config: AnyConfig, tableName: (t: unknown) => string): TableShape {
+  return {
+    name: config.name,
+    columns: config.columns
+      .map((c) => ({
+        name: c.name,
+        dataType: c.dataType,
+        notNull: c.notNull,
+        primary: c.primary,
+        unique: c.isUnique,
+        hasDefault: c.hasDefault,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    indexes: config.indexes
+      .map((i) => ({
+        name: i.config.name ?? "",
+        unique: Boolean(i.config.unique),
+        columns: i.config.columns.map((c) => ("name" in c ? String(c.name) : "?")),
+        partial: i.config.where !== undefined,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    foreignKeys: config.foreignKeys.map((fk) => {
+      const ref = fk.reference();
+      return {
+        columns: ref.columns.map((c) => c.name),
+        table: tableName(ref.foreignTable),
+        foreignColumns: ref.foreignColumns.map((c) => c.name),
+        onDelete: fk.onDelete ?? "no action",
+      };
+    }),
+  };
+}
+
+const pgTables = () =>
+  Object.values(pgSchema as Record<string, unknown>)
+    .filter((t): t is PgTable => is(t, PgTable))
+    .map((t) => shape(pgTableConfig(t), (f) => pgTableConfig(f as PgTable).name))
+    .sort((a, b) => a.name.localeCompare(b.name));
+
+const sqliteTables = () =>
+  Object.values(sqliteSchema as Record<string, unknown>)
+    .filter((t): t is SQLiteTable => is(t, SQLiteTable))
+    .map((t) =>
+      shape(sqliteTableConfig(t), (f) => sqliteTableConfig(f as SQLiteTable).name),
+    )
+    .sort((a, b) => a.name.localeCompare(b.name));
+
+describe("the two schema files", () => {
+  test("declare the same tables, columns, keys and indexes", () => {
+    const pg = pgTables();
+    expect(pg.map((t) => t.name)).toEqual([
+      "audit_events",
+      "refresh_tokens",
+      "sessions",
+      "signing_keys",
+      "users",
+    ]);
+    expect(sqliteTables()).toEqual(pg);
+  });
+
+  test("every table has columns and a primary key", () => {
+    for (const t of pgTables()) {
+      expect(t.columns.length).toBeGreaterThan(1);
+      expect(t.columns.filter((c) => c.primary).length).toBe(1);
+    }
+  });
+});
+
+describe("generated migrations", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "authd-drizzle-"));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  for (const [dialect, kitDialect] of [
+    ["sqlite", "sqlite"],
+    ["pg", "postgresql"],
+  ] as const) {
+    test(`drizzle-kit generate finds nothing new for ${dialect}`, async () => {
+      // On a copy, so a drifted schema shows up here instead of in drizzle/.
+      const out = join(tmp, dialect);
+      cpSync(join(REPO, "drizzle", dialect), out, { recursive: true });
+      const before = readdirSync(out).sort();
+      const proc = Bun.spawn(
+        [
+          join(REPO, "node_modules/.bin/drizzle-kit"),
+          "generate",
+          `--dialect=${kitDialect}`,
+          `--schema=./src/db/schema/${dialect}.ts`,
+          // drizzle-kit prefixes "./", so the folder must be relative.
+          `--out=${relative(REPO, out)}`,
+        ],
+        { cwd: REPO, stdout: "pipe", stderr: "pipe", stdin: "ignore" },
+      );
+      const [code, stdout, stderr] = await Promise.all([
+        proc.exited,
+        new Response(proc.stdout).text(),
+        new Response(proc.stderr).text(),
+      ]);
+      expect({ code, stderr: code === 0 ? "" : stderr }).toEqual({
+        code: 0,
+        stderr: "",
+      });
+      expect(stdout).toContain("No schema changes");
+      expect(readdirSync(out).sort()).toEqual(before);
+    });
+  }
+});
+
+/** A fresh database for the dialect: a pg database, or a new SQLite file. */
+async function freshDatabase(dialect: "sqlite" | "pg"): Promise<TestDatabase> {
+  if (dialect === "pg") return createPgDatabase();
+  const dir = mkdtempSync(join(tmpdir(), "authd-db-"));
+  return {
+    url: `sqlite:${join(dir, "auth.db")}`,
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function appliedRows(database: Database): Promise<number> {
+  if (database.dialect === "pg") {
+    const rows = await database.db.execute<{ n: string }>(
+      sql`select count(*) as n from "drizzle"."__drizzle_migrations"`,
+    );
+    return Number(rows[0]?.n);
+  }
+  const row = database.client
+    .query<{ n: number }, []>('select count(*) as n from "__drizzle_migrations"')
+    .get();
+  return Number(row?.n);
+}
+
+for (const dialect of DIALECTS) {
+  describe(`migrations [${dialect}]`, () => {
+    let fresh: TestDatabase;
+    const open: Database[] = [];
+    const connect = () => {
+      const d = openDatabase({ url: fresh.url });
+      open.push(d);
+      return d;
+    };
+    afterEach(async () => {
+      for (const d of open.splice(0)) await d.close();
+      await fresh.drop();
+    });
+
+    test("apply in order, report status, and are idempotent", async () => {
+      fresh = await freshDatabase(dialect);
+      const db = connect();
+      const before = await migrationStatus(db);
+      expect(before.length).toBeGreaterThan(0);
+      expect(before.every((m) => !m.applied)).toBe(true);
+      expect(await migrationsCurrent(db)).toBe(false);
+
+      const applied = await migrateUp(db);
+      expect(applied).toEqual(before.map((m) => m.name));
+      const after = await migrationStatus(db);
+      expect(after.map((m) => [m.name, m.applied])).toEqual(
+        before.map((m) => [m.name, true]),
+      );
+      expect(await migrationsCurrent(db)).toBe(true);
+
+      expect(await migrateUp(db)).toEqual([]);
+      expect(await appliedRows(db)).toBe(before.length);
+    });
+
+    test("two migrators at once: both succeed, each step applied once", async () => {
+      fresh = await freshDatabase(dialect);
+      const all = (await migrationStatus(connect())).map((m) => m.name);
+      let results: string[][];
+      if (dialect === "pg") {
+        results = await Promise.all([migrateUp(connect()), migrateUp(connect())]);
+      } else {
+        // bun:sqlite is synchronous: true concurrency needs two processes.
+        const startAt = Date.now() + 1500;
+        results = await Promise.all([
+          migrateInChild(fresh.url, startAt),
+          migrateInChild(fresh.url, startAt),
+        ]);
+      }
+      expect(results.flat().sort()).toEqual([...all].sort());
+      const db = connect();
+      expect(await migrationsCurrent(db)).toBe(true);
+      expect(await appliedRows(db)).toBe(all.length);
+    });
+  });
+}
+
+/**
+ * Runs migrateUp in a separate process; resolves with the names it applied.
+ * Both children connect first, then start migrating at the same instant.
+ */
+async function migrateInChild(url: string, startAt: number): Promise<string[]> {
+  const script = `
+    import { openDatabase } from ${JSON.stringify(join(REPO, "src/db/connect.ts"))};
+    import { migrateUp } from ${JSON.stringify(join(REPO, "src/db/migrate.ts"))};
+    const db = openDatabase({ url: ${JSON.stringify(url)} });
+    await Bun.sleep(Math.max(0, ${startAt} - Date.now()));
+    const applied = await migrateUp(db);
+    await db.close();
+    console.log(JSON.stringify(applied));`;
+  const proc = Bun.spawn([process.execPath, "-e", script], {
+    cwd: REPO,
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const [code, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  if (code !== 0) throw new Error(`migrator exited ${code}: ${stderr}`);
+  return JSON.parse(stdout.trim().split("\n").at(-1) ?? "[]");
+}
+
+describe("SQLite connection settings", () => {
+  let dir: string;
+  let container: Container;
+  afterEach(async () => {
+    await container.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a file database runs in WAL mode with foreign keys on and a busy timeout", async () => {
+    dir = mkdtempSync(join(tmpdir(), "authd-pragma-"));
+    const config = loadConfig({
+      ...TEST_ENV,
+      DATABASE_URL: `sqlite:${join(dir, "nested", "auth.db")}`,
+    });
+    container = createContainer(config, { logger: createLogger("silent") });
+    await container.prepare({ migrate: true });
+    const database = container.database;
+    if (database.dialect !== "sqlite") throw new Error("expected SQLite");
+    const pragma = (name: string) =>
+      Object.values(database.client.query(`PRAGMA ${name}`).get() as object)[0];
+
+    expect(pragma("journal_mode")).toBe("wal");
+    expect(pragma("foreign_keys")).toBe(1);
+    expect(Number(pragma("busy_timeout"))).toBeGreaterThanOrEqual(1000);
+    expect(pragma("synchronous")).toBe(1); // NORMAL: safe with WAL
+
+    // Foreign keys are enforced, not just declared.
+    const now = Date.now();
+    expect(() =>
+      database.client
+        .query(
+          "insert into sessions (id, user_id, created_at, last_used_at, expires_at) values (?, ?, ?, ?, ?)",
+        )
+        .run("s1", "no-such-user", now, now, now),
+    ).toThrow(/FOREIGN KEY/);
+  });
+});
