@@ -5,8 +5,6 @@
  * with exactly one live refresh token. Runs only with TEST_DATABASE_URL.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { and, eq, isNull } from "drizzle-orm";
 import { loadConfig } from "../../src/config.ts";
 import { type Container, createContainer } from "../../src/container.ts";
@@ -20,28 +18,14 @@ import {
   uniqueEmail,
 } from "../helpers/harness.ts";
 import { claimsOf } from "../helpers/http.ts";
+import { type Daemon, startDaemon } from "./daemon-process.ts";
 
-const ROOT = join(import.meta.dir, "../..");
 const ISSUER = "http://authd.e2e";
 
-interface Daemon {
-  proc: Subprocess<"ignore", "pipe", "pipe">;
-  url: string;
-  lines: string[];
-}
-
-/** Every daemon spawned, listening or not, so afterAll can stop each one. */
-const spawned: Subprocess[] = [];
-
-/** Starts `bun src/main.ts` and resolves once it logs "listening". */
-async function startDaemon(databaseUrl: string): Promise<Daemon> {
-  const proc = Bun.spawn([process.execPath, "src/main.ts"], {
-    cwd: ROOT,
-    // A clean environment: only what the daemon is meant to see.
+const startPgDaemon = (databaseUrl: string) =>
+  startDaemon({
     env: {
-      PATH: process.env.PATH ?? "",
       DATABASE_URL: databaseUrl,
-      PORT: "0",
       HOST: "127.0.0.1",
       ISSUER,
       KEY_ENCRYPTION_KEY: TEST_KEK,
@@ -49,45 +33,7 @@ async function startDaemon(databaseUrl: string): Promise<Daemon> {
       ARGON2_TIME_COST: "1",
       LOG_LEVEL: "info",
     },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
   });
-  spawned.push(proc);
-  const lines: string[] = [];
-  let listening: (port: number) => void = () => {};
-  const port = new Promise<number>((resolve) => {
-    listening = resolve;
-  });
-  // Keep draining stdout for the daemon's whole life, so its pipe never fills.
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of proc.stdout) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let nl = buffer.indexOf("\n");
-      while (nl >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        lines.push(line);
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number };
-          if (entry.msg === "listening" && typeof entry.port === "number")
-            listening(entry.port);
-        } catch {
-          // not a JSON log line
-        }
-        nl = buffer.indexOf("\n");
-      }
-    }
-  })();
-  const exited = proc.exited.then(async (code) => {
-    const stderr = await new Response(proc.stderr).text();
-    throw new Error(`daemon exited with ${code}: ${stderr}\n${lines.join("\n")}`);
-  });
-  const p = await Promise.race([port, exited]);
-  return { proc, url: `http://127.0.0.1:${p}`, lines };
-}
 
 const postJson = (base: string, path: string, json: unknown) =>
   fetch(`${base}${path}`, {
@@ -104,7 +50,7 @@ describe.skipIf(!PG_URL)("refresh race across three daemons [pg]", () => {
   beforeAll(async () => {
     db = await createPgDatabase();
     // Started together: they also race to migrate and to create the first keys.
-    daemons = await Promise.all([1, 2, 3].map(() => startDaemon(db.url)));
+    daemons = await Promise.all([1, 2, 3].map(() => startPgDaemon(db.url)));
     container = createContainer(
       loadConfig({
         DATABASE_URL: db.url,
@@ -117,8 +63,7 @@ describe.skipIf(!PG_URL)("refresh race across three daemons [pg]", () => {
   }, 30_000);
 
   afterAll(async () => {
-    for (const proc of spawned) proc.kill("SIGTERM");
-    await Promise.all(spawned.map((proc) => proc.exited));
+    await Promise.all(daemons.map((d) => d.stop()));
     await container?.close();
     await db?.drop();
   }, 30_000);
@@ -192,7 +137,7 @@ describe.skipIf(!PG_URL)("refresh race across three daemons [pg]", () => {
     expect(await liveTokenCount(sid)).toBe(1);
 
     // The daemons logged the requests, but never the tokens.
-    const logs = daemons.flatMap((d) => d.lines).join("\n");
+    const logs = daemons.map((d) => JSON.stringify(d.lines)).join("\n");
     expect(logs).toContain('"route":"/auth/refresh"');
     expect(logs).not.toContain(first.refresh_token);
     expect(logs).not.toContain(successor);
