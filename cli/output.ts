@@ -3,6 +3,7 @@
  * error, and exit codes 0 (success), 1 (failure), 2 (usage), 130 (Ctrl-C).
  */
 import { AuthError } from "../src/core/errors.ts";
+import { describeStorageError } from "../src/infra/resilience.ts";
 
 export class CliError extends Error {
   constructor(
@@ -53,7 +54,8 @@ export function print(opts: GlobalOptions, data: unknown, human: () => string): 
   );
 }
 
-const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+// createdAt → created_at; DATABASE_URL → database_url (not _d_a_t_a_b_a_s_e__u_r_l).
+const snake = (key: string) => key.replace(/([a-z\d])([A-Z])/g, "$1_$2").toLowerCase();
 
 /** The --json shape: snake_case keys and ISO dates, as the HTTP API writes them. */
 export function jsonable(value: unknown): unknown {
@@ -72,10 +74,27 @@ export function describeError(err: unknown): { message: string; exitCode: number
   if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
   if (err instanceof AuthError) {
     const fields = err.errors?.map((e) => `${e.path.replace(/^\//, "")} ${e.message}`);
-    return { message: fields?.length ? fields.join("; ") : err.message, exitCode: 1 };
+    // "storage is unavailable" alone does not tell an operator what to fix.
+    const cause =
+      err.code === "unavailable" && err.cause ? `: ${driverMessage(err.cause)}` : "";
+    return {
+      message: fields?.length ? fields.join("; ") : `${err.message}${cause}`,
+      exitCode: 1,
+    };
   }
   if (err instanceof Error && err.name === "ExitPromptError") {
     return { message: "cancelled", exitCode: 130 };
   }
-  return { message: err instanceof Error ? err.message : String(err), exitCode: 1 };
+  return { message: driverMessage(err), exitCode: 1 };
 }
+
+/**
+ * The innermost cause's first line: Drizzle's "Failed query: … params: …" wrapper
+ * hides the driver's reason and can carry password hashes, so it is never shown.
+ */
+const driverMessage = (err: unknown): string =>
+  describeStorageError(err).message.split("\n")[0] ?? "";
+
+/** A command's help ends with examples (`authctl … --help`). */
+export const examples = (...lines: string[]): string =>
+  `\nExamples:\n${lines.map((l) => `  ${l}`).join("\n")}`;

@@ -1,6 +1,7 @@
 /** authctl admin create */
 import { input } from "@inquirer/prompts";
 import type { Command } from "commander";
+import { isValidEmail, normalizeEmail } from "../../src/core/email.ts";
 import type { NewUserInput } from "../../src/core/users.ts";
 import { CLI_ACTOR, withContainer } from "../context.ts";
 import { type GlobalOptions, print, usage } from "../output.ts";
@@ -44,7 +45,14 @@ Examples:
         // Decide before touching the database: never wait on a prompt nobody can answer.
         if (!opts.email && !interactive) throw usage("no email given: use --email");
         if (given === null && !interactive) throw usage(NO_PASSWORD);
-        const email = opts.email ?? (await input({ message: "Email:" }));
+        // Refuse a mistyped email at its prompt, not after two password prompts.
+        const email =
+          opts.email ??
+          (await input({
+            message: "Email:",
+            validate: (v) =>
+              isValidEmail(normalizeEmail(v)) || "that is not an email address",
+          }));
         const base: NewUserInput = {
           email,
           name: opts.name ?? null,

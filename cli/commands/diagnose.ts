@@ -3,12 +3,29 @@ import type { Command } from "commander";
 import { redactedConfig } from "../../src/config.ts";
 import { migrationStatus } from "../../src/db/migrate.ts";
 import { readConfig, withContainer } from "../context.ts";
-import { type GlobalOptions, print, table } from "../output.ts";
+import {
+  CliError,
+  describeError,
+  type GlobalOptions,
+  print,
+  table,
+} from "../output.ts";
 
 interface Check {
   check: string;
   ok: boolean;
   detail: string;
+}
+
+/** The configuration as doctor's first check: a bad setting fails it (exit 1). */
+function configCheck(): Check {
+  try {
+    readConfig();
+    return { check: "config", ok: true, detail: "valid" };
+  } catch (e) {
+    if (!(e instanceof CliError)) throw e;
+    return { check: "config", ok: false, detail: e.message };
+  }
 }
 
 export function registerDiagnose(program: Command): void {
@@ -42,12 +59,14 @@ export function registerDiagnose(program: Command): void {
     .addHelpText("after", "\nExamples:\n  authctl doctor\n  authctl doctor --json")
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const checks: Check[] = [{ check: "config", ok: true, detail: "valid" }];
+      const checks: Check[] = [configCheck()];
+      // Without a valid configuration there is no database to look at.
+      if (!checks[0]?.ok) return report(o, checks);
       await withContainer(
         async (c) => {
           const db = await c.store.ping().then(
             () => null,
-            (e: unknown) => (e instanceof Error ? e.message : String(e)),
+            (e: unknown) => describeError(e).message,
           );
           checks.push({
             check: "database",
@@ -99,11 +118,16 @@ export function registerDiagnose(program: Command): void {
         },
         { anyMigrations: true },
       );
-      print(o, { ok: checks.every((x) => x.ok), checks }, () =>
-        checks
-          .map((x) => `${x.ok ? "ok  " : "FAIL"}  ${x.check.padEnd(14)} ${x.detail}`)
-          .join("\n"),
-      );
-      if (!checks.every((x) => x.ok)) process.exitCode = 1;
+      report(o, checks);
     });
+}
+
+/** One line per check; exit 1 if any failed. */
+function report(o: GlobalOptions, checks: Check[]): void {
+  print(o, { ok: checks.every((x) => x.ok), checks }, () =>
+    checks
+      .map((x) => `${x.ok ? "ok  " : "FAIL"}  ${x.check.padEnd(14)} ${x.detail}`)
+      .join("\n"),
+  );
+  if (!checks.every((x) => x.ok)) process.exitCode = 1;
 }

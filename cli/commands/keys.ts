@@ -1,7 +1,7 @@
 /** authctl keys list|rotate|prune */
 import type { Command } from "commander";
 import { CLI_ACTOR, withContainer } from "../context.ts";
-import { type GlobalOptions, print, table } from "../output.ts";
+import { examples, type GlobalOptions, print, table } from "../output.ts";
 
 export function registerKeys(program: Command): void {
   const keys = program
@@ -23,6 +23,7 @@ Examples:
   keys
     .command("list")
     .description("every stored key and its state")
+    .addHelpText("after", examples("authctl keys list", "authctl keys list --json"))
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const list = await withContainer((c) => c.keys.listKeys());
@@ -50,6 +51,13 @@ Examples:
     .command("rotate")
     .description("make next current, retire current, and publish a new next key")
     .option("--force", "rotate even if the next key is younger than JWKS_MAX_AGE")
+    .addHelpText(
+      "after",
+      examples(
+        "authctl keys rotate            # refused sooner than JWKS_MAX_AGE after the last one",
+        "authctl keys rotate --force    # emergency: a key leaked",
+      ),
+    )
     .action(async (opts: { force?: boolean }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const result = await withContainer(async (c) => {
@@ -69,6 +77,7 @@ Examples:
   keys
     .command("prune")
     .description("delete retired keys whose tokens have all expired")
+    .addHelpText("after", examples("authctl keys prune", "authctl keys prune --json"))
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const pruned = await withContainer((c) => c.keys.prune(CLI_ACTOR));

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { migrateUp, migrationStatus } from "../../src/db/migrate.ts";
 import { withContainer } from "../context.ts";
-import { type GlobalOptions, print, table } from "../output.ts";
+import { examples, type GlobalOptions, print, table } from "../output.ts";
 
 export function registerMigrate(program: Command): void {
   const migrate = program
@@ -16,6 +16,7 @@ export function registerMigrate(program: Command): void {
   migrate
     .command("up")
     .description("apply pending migrations (idempotent; safe when run twice at once)")
+    .addHelpText("after", examples("authctl migrate up", "authctl migrate up --json"))
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const applied = await withContainer((c) => migrateUp(c.database), {
@@ -31,6 +32,10 @@ export function registerMigrate(program: Command): void {
   migrate
     .command("status")
     .description("list migrations and whether each is applied")
+    .addHelpText(
+      "after",
+      examples("authctl migrate status", "authctl migrate status --json"),
+    )
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const status = await withContainer((c) => migrationStatus(c.database), {

@@ -1,7 +1,7 @@
 /** authctl sessions list|revoke --user USER [--id ID] */
 import type { Command } from "commander";
 import { CLI_ACTOR, withContainer } from "../context.ts";
-import { type GlobalOptions, print, table } from "../output.ts";
+import { examples, type GlobalOptions, print, table } from "../output.ts";
 
 export function registerSessions(program: Command): void {
   const sessions = program
@@ -19,6 +19,13 @@ Examples:
   sessions
     .command("list")
     .description("a user's live sessions, most recently used first")
+    .addHelpText(
+      "after",
+      examples(
+        "authctl sessions list --user ada@example.com",
+        "authctl sessions list --user 0192… --json",
+      ),
+    )
     .requiredOption("--user <user>", "email or id")
     .action(async (opts: { user: string }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
@@ -43,6 +50,13 @@ Examples:
   sessions
     .command("revoke")
     .description("end one session (--id) or all sessions of a user")
+    .addHelpText(
+      "after",
+      examples(
+        "authctl sessions revoke --user ada@example.com",
+        "authctl sessions revoke --user ada@example.com --id 0192…",
+      ),
+    )
     .requiredOption("--user <user>", "email or id")
     .option("--id <id>", "only this session")
     .action(async (opts: { user: string; id?: string }, cmd: Command) => {

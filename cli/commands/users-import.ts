@@ -78,14 +78,16 @@ export async function importUsersFromFile(
     skipped: result.skipped.length,
     rejected: result.rejected.length,
   };
-  print(o, { ...summary, ...result }, () =>
+  print(o, { summary, ...result }, () =>
     [
       `created ${summary.created}, skipped ${summary.skipped} (already present), rejected ${summary.rejected}`,
       ...result.rejected.map((r) => `  line ${r.line}: ${r.reason}`),
-      ...(summary.rejected
-        ? ["nothing was imported: fix the rejected lines and run again"]
-        : []),
     ].join("\n"),
   );
-  if (summary.rejected > 0) process.exitCode = 1;
+  // The report above is the output; the failure is also said on stderr, like any other.
+  if (summary.rejected > 0) {
+    throw new CliError(
+      `nothing was imported: ${summary.rejected} line(s) rejected; fix them and run again`,
+    );
+  }
 }

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { User } from "../../src/core/ports.ts";
 import { CLI_ACTOR, withContainer } from "../context.ts";
-import { type GlobalOptions, print, table, usage } from "../output.ts";
+import { examples, type GlobalOptions, print, table, usage } from "../output.ts";
 import {
   givenPassword,
   isInteractive,
@@ -58,6 +58,14 @@ Examples:
     .option("--email <email>", "only this email")
     .option("--role <role>", "only users with this role")
     .option("--limit <n>", "at most this many", parseLimit, 50)
+    .addHelpText(
+      "after",
+      examples(
+        "authctl users list",
+        "authctl users list --role admin --limit 10",
+        "authctl users list --email ada@example.com --json",
+      ),
+    )
     .action(
       async (opts: { email?: string; role?: string; limit: number }, cmd: Command) => {
         const o = cmd.optsWithGlobals<GlobalOptions>();
@@ -77,6 +85,10 @@ Examples:
   users
     .command("show <user>")
     .description("show one user")
+    .addHelpText(
+      "after",
+      examples("authctl users show ada@example.com", "authctl users show 0192… --json"),
+    )
     .action(async (user: string, _opts, cmd: Command) => {
       showUser(
         cmd.optsWithGlobals(),
@@ -91,6 +103,13 @@ Examples:
     .option("--name <name>", "display name")
     .option("--role <role...>", "roles (default: user)")
     .option("--password-stdin", "read the password from standard input")
+    .addHelpText(
+      "after",
+      examples(
+        "authctl users create --email ada@example.com --name Ada --role user --role ops",
+        'authctl users create --email ada@example.com --password-stdin <<<"$PASSWORD"',
+      ),
+    )
     .action(
       async (
         opts: {
@@ -121,6 +140,7 @@ Examples:
       .description(
         disabled ? "disable a user and end their sessions" : "enable a user again",
       )
+      .addHelpText("after", examples(`authctl users ${name} ada@example.com`))
       .action(async (user: string, _opts, cmd: Command) => {
         const u = await withContainer((c) =>
           c.userAdmin.setDisabled(user, disabled, CLI_ACTOR),
@@ -132,6 +152,7 @@ Examples:
   users
     .command("delete <user>")
     .description("delete a user and their sessions (the audit log keeps their history)")
+    .addHelpText("after", examples("authctl users delete ada@example.com"))
     .action(async (user: string, _opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const u = await withContainer(async (c) => {
@@ -146,6 +167,13 @@ Examples:
     .command("set-password <user>")
     .description("set a user's password and end their sessions")
     .option("--password-stdin", "read the password from standard input")
+    .addHelpText(
+      "after",
+      examples(
+        "authctl users set-password ada@example.com            # prompts on a terminal",
+        'authctl users set-password ada@example.com --password-stdin <<<"$PASSWORD"',
+      ),
+    )
     .action(async (user: string, opts: { passwordStdin?: boolean }, cmd: Command) => {
       const given = await givenPassword(opts);
       if (given === null && !isInteractive()) throw usage(NO_PASSWORD);
@@ -164,11 +192,15 @@ Examples:
   users
     .command("set-roles <user> <roles...>")
     .description("replace a user's roles")
+    .addHelpText(
+      "after",
+      examples("authctl users set-roles ada@example.com admin user"),
+    )
     .action(async (user: string, roles: string[], _opts, cmd: Command) => {
       const u = await withContainer((c) =>
         c.userAdmin.setRoles(user, roles, CLI_ACTOR),
       );
-      showUser(cmd.optsWithGlobals(), u, `set roles ${roles.join(",")} for`);
+      showUser(cmd.optsWithGlobals(), u, `set roles ${u.roles.join(",")} for`);
     });
 
   users
@@ -179,7 +211,8 @@ Examples:
       `
 password_hash may be bcrypt ($2a$/$2b$/$2y$) or argon2; it is kept and upgraded to the
 current argon2id parameters at the user's next login. Existing emails are skipped, so a
-re-run is harmless. If any line is rejected, nothing is imported.`,
+re-run is harmless. If any line is rejected, nothing is imported (exit 1).
+${examples("authctl users import users.jsonl", "authctl users import users.jsonl --json")}`,
     )
     .action(async (file: string, _opts, cmd: Command) => {
       await importUsersFromFile(file, cmd.optsWithGlobals());

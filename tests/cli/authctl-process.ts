@@ -1,0 +1,205 @@
+/**
+ * Runs the real `authctl` as a subprocess, as an operator would, against a
+ * database of its own: a temporary SQLite file, or a fresh PostgreSQL database.
+ * A container on the same URL reads the database back, and serves HTTP through
+ * the daemon's own handler, so tests check effects without SQL of their own.
+ */
+import { expect } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { loadConfig } from "../../src/config.ts";
+import {
+  type Container,
+  type ContainerOverrides,
+  createContainer,
+} from "../../src/container.ts";
+import { createHandler } from "../../src/http/app.ts";
+import { createLogger } from "../../src/infra/logger.ts";
+import { daemonEnv, REPO } from "../e2e/daemon-process.ts";
+import { createPgDatabase, type Dialect } from "../helpers/databases.ts";
+import { TEST_KEK } from "../helpers/harness.ts";
+
+export const AUTHCTL = join(REPO, "cli/authctl.ts");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Text piped to standard input; /dev/null when absent. */
+  stdin?: string;
+  /** Extra settings, on top of the database's. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs `authctl ARGS` with exactly `env` as its settings (the parent's config
+ * variables are dropped, so a developer's shell cannot change the outcome).
+ * A hung command is killed after 20 s and fails the test instead of hanging it.
+ */
+export async function runAuthctl(
+  args: string[],
+  env: Record<string, string>,
+  options: RunOptions = {},
+): Promise<CliResult> {
+  const proc = Bun.spawn([process.execPath, AUTHCTL, ...args], {
+    cwd: REPO,
+    env: daemonEnv({ ...env, ...options.env }),
+    stdin:
+      options.stdin === undefined
+        ? Bun.file("/dev/null")
+        : new TextEncoder().encode(options.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 20_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/** The CLI's settings for a database URL: cheap argon2id, a fixed key-encryption key. */
+export const cliEnv = (url: string): Record<string, string> => ({
+  DATABASE_URL: url,
+  KEY_ENCRYPTION_KEY: TEST_KEK,
+  ARGON2_MEMORY_KIB: "1024",
+  ARGON2_TIME_COST: "1",
+  JWKS_MAX_AGE: "60",
+});
+
+export interface CliDatabase {
+  dialect: Dialect;
+  url: string;
+  /** A temporary directory of this suite's own (the SQLite file lives there). */
+  dir: string;
+  env: Record<string, string>;
+  run(args: string[], options?: RunOptions): Promise<CliResult>;
+  /** Runs with --json, expects exit 0 and a quiet stderr; returns the parsed output. */
+  json<T = unknown>(args: string[], options?: RunOptions): Promise<T>;
+  /** A container on the same database (system clock), built once and closed by drop(). */
+  container(): Container;
+  /** Another container on the same database, e.g. with a fake clock; closed by drop(). */
+  containerWith(overrides: ContainerOverrides): Container;
+  /** The daemon's HTTP handler on that container; loads (or makes) signing keys first. */
+  http(
+    method: string,
+    path: string,
+    init?: { json?: unknown; token?: string },
+  ): Promise<Response>;
+  drop(): Promise<void>;
+}
+
+const silent = () =>
+  createLogger(
+    "silent",
+    new Writable({
+      write(_chunk, _enc, done) {
+        done();
+      },
+    }),
+  );
+
+/** A fresh, empty database for one suite: a temp SQLite file or a new pg database. */
+export async function createCliDatabase(dialect: Dialect): Promise<CliDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), "authctl-test-"));
+  const pg = dialect === "pg" ? await createPgDatabase() : undefined;
+  const url = pg ? pg.url : `sqlite:${join(dir, "auth.db")}`;
+  const env = cliEnv(url);
+  const containers: Container[] = [];
+  let main: Container | undefined;
+  let handler: ReturnType<typeof createHandler> | undefined;
+
+  const containerWith = (overrides: ContainerOverrides) => {
+    const c = createContainer(loadConfig({ ...env, LOG_LEVEL: "silent" }), {
+      logger: silent(),
+      ...overrides,
+    });
+    containers.push(c);
+    return c;
+  };
+  const container = () => {
+    main ??= containerWith({});
+    return main;
+  };
+
+  const run = (args: string[], options?: RunOptions) => runAuthctl(args, env, options);
+  return {
+    dialect,
+    url,
+    dir,
+    env,
+    run,
+    async json<T>(args: string[], options?: RunOptions): Promise<T> {
+      const r = await run([...args, "--json"], options);
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({
+        args,
+        code: 0,
+        stderr: "",
+      });
+      return JSON.parse(r.stdout) as T;
+    },
+    container,
+    containerWith,
+    async http(method, path, init = {}) {
+      if (!handler) {
+        await container().prepare({ migrate: false });
+        handler = createHandler(container());
+      }
+      const headers: Record<string, string> = {};
+      if (init.json !== undefined) headers["content-type"] = "application/json";
+      if (init.token) headers.authorization = `Bearer ${init.token}`;
+      return handler(
+        new Request(`http://authd.test${path}`, {
+          method,
+          headers,
+          body: init.json === undefined ? undefined : JSON.stringify(init.json),
+        }),
+      );
+    },
+    async drop() {
+      for (const c of containers) await c.close();
+      await pg?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Asserts the command failed with this exit code and one plain sentence on stderr. */
+export function expectFailure(r: CliResult, code: 1 | 2, message: string | RegExp) {
+  expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: "" });
+  const lines = r.stderr.trimEnd().split("\n");
+  if (code === 1) {
+    // Failures are one line: no stack trace, no usage dump.
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toStartWith("authctl: ");
+  }
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  if (typeof message === "string") expect(r.stderr).toContain(message);
+  else expect(r.stderr).toMatch(message);
+}
+
+/** The newest audit events for an action (optionally of one user), as the store has them. */
+export async function auditEvents(c: Container, action: string, userId?: string) {
+  return c.store.listAudit({ action, limit: 50, ...(userId ? { userId } : {}) });
+}
+
+/** Asserts the action was audited with actor "cli" (for that user, when given). */
+export async function expectAuditedByCli(
+  c: Container,
+  action: string,
+  userId?: string,
+) {
+  const events = await auditEvents(c, action, userId);
+  expect(events.map((e) => ({ action: e.action, actor: e.actorId }))).toContainEqual({
+    action,
+    actor: "cli",
+  });
+  return events.filter((e) => e.actorId === "cli");
+}

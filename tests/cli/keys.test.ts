@@ -1,0 +1,278 @@
+/**
+ * `authctl keys list|rotate|prune` and `authctl doctor`: the key lifecycle
+ * next → current → retired → pruned as the operator drives it, what the
+ * database and the JWKS hold after each step, and doctor's one line per check.
+ */
+import {
+  afterAll,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
+import { decodeProtectedHeader } from "jose";
+import type { Container } from "../../src/container.ts";
+import { LEEWAY_SECONDS } from "../../src/infra/jwt.ts";
+import { createFakeClock } from "../helpers/clock.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { GOOD_PASSWORD } from "../helpers/harness.ts";
+import {
+  type CliDatabase,
+  createCliDatabase,
+  expectAuditedByCli,
+  expectFailure,
+} from "./authctl-process.ts";
+
+// Each test runs real processes; a loaded CI machine is slower than a laptop.
+setDefaultTimeout(30_000);
+
+interface KeyJson {
+  kid: string;
+  alg: string;
+  state: "next" | "current" | "retired";
+  created_at: string;
+  activated_at: string | null;
+  retired_at: string | null;
+  prunable_at: string | null;
+}
+
+interface DoctorJson {
+  ok: boolean;
+  checks: { check: string; ok: boolean; detail: string }[];
+}
+
+/** The default ACCESS_TOKEN_TTL plus the verification leeway. */
+const RETENTION_MS = (900 + LEEWAY_SECONDS) * 1000;
+
+const byState = (keys: KeyJson[]) =>
+  Object.fromEntries(
+    (["next", "current", "retired"] as const).map((s) => [
+      s,
+      keys.filter((k) => k.state === s).map((k) => k.kid),
+    ]),
+  );
+
+for (const dialect of DIALECTS) {
+  describe(`authctl keys and doctor [${dialect}]`, () => {
+    let db: CliDatabase;
+    let c: Container;
+    let first: { current: string; next: string };
+    let rotated: { current: string; next: string; retired: string };
+
+    beforeAll(async () => {
+      db = await createCliDatabase(dialect);
+      expect((await db.run(["migrate", "up"])).code).toBe(0);
+      c = db.container();
+    });
+    afterAll(() => db?.drop());
+
+    const keys = () => db.json<KeyJson[]>(["keys", "list"]);
+    const jwksKids = async () => {
+      const res = await db.http("GET", "/.well-known/jwks.json");
+      return ((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    };
+
+    test("before any key exists: list says so, doctor fails the signing-keys check", async () => {
+      const list = await db.run(["keys", "list"]);
+      expect(list).toEqual({
+        code: 0,
+        stdout:
+          "no keys yet: the daemon creates them on first start (or run `authctl keys rotate`)\n",
+        stderr: "",
+      });
+      expect(await keys()).toEqual([]);
+      const doctor = await db.run(["doctor"]);
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toMatch(/^FAIL\s+signing keys\s+missing: /m);
+    });
+
+    test("rotate on an empty key store creates a current and a next key", async () => {
+      const r = await db.run(["keys", "rotate"]);
+      expect(r).toEqual({
+        code: 0,
+        stdout: "there were no keys: created a current and a next key\n",
+        stderr: "",
+      });
+      const list = await keys();
+      expect(list).toHaveLength(2);
+      expect(Object.keys(list[0] ?? {}).sort()).toEqual([
+        "activated_at",
+        "alg",
+        "created_at",
+        "kid",
+        "prunable_at",
+        "retired_at",
+        "state",
+      ]);
+      const states = byState(list);
+      expect(states.retired).toEqual([]);
+      first = { current: states.current?.[0] ?? "", next: states.next?.[0] ?? "" };
+      expect(list.find((k) => k.kid === first.current)).toMatchObject({
+        alg: "EdDSA",
+        activated_at: expect.any(String),
+        retired_at: null,
+        prunable_at: null,
+      });
+      expect(list.find((k) => k.kid === first.next)?.activated_at).toBeNull();
+      const [event] = await expectAuditedByCli(c, "key.create");
+      expect(event?.detail).toEqual({ current: first.current, next: first.next });
+
+      const table = (await db.run(["keys", "list"])).stdout.trimEnd().split("\n");
+      expect(table[0]).toMatch(/^KID\s+ALG\s+STATE\s+CREATED\s+ACTIVATED\s+RETIRED$/);
+      expect(
+        table
+          .slice(1)
+          .map((l) => l.split(/\s+/).slice(0, 3).join(" "))
+          .sort(),
+      ).toEqual([`${first.current} EdDSA current`, `${first.next} EdDSA next`].sort());
+    });
+
+    test("rotate refuses sooner than JWKS_MAX_AGE after the next key appeared", async () => {
+      const r = await db.run(["keys", "rotate"]);
+      expectFailure(
+        r,
+        1,
+        /^authctl: the next key was published \d+ s ago; verifiers may cache the JWKS for 60 s, so rotate again later or use --force\n$/,
+      );
+      expect(byState(await keys())).toEqual({
+        next: [first.next],
+        current: [first.current],
+        retired: [],
+      });
+    });
+
+    test("rotate --force: next signs, current retires, a new next is published", async () => {
+      // A client holds a token signed by the current key before the rotation.
+      const reg = await db.http("POST", "/auth/register", {
+        json: { email: "holder@example.com", password: GOOD_PASSWORD },
+      });
+      expect(reg.status).toBe(201);
+      const before = ((await reg.json()) as { access_token: string }).access_token;
+      expect(decodeProtectedHeader(before).kid).toBe(first.current);
+      expect((await jwksKids()).sort()).toEqual([first.current, first.next].sort());
+
+      const out = await db.json<{ created: boolean; current: string; next: string }>([
+        "keys",
+        "rotate",
+        "--force",
+      ]);
+      expect(out.created).toBe(false);
+      expect(out.current).toBe(first.next);
+      expect([first.current, first.next]).not.toContain(out.next);
+      rotated = { current: out.current, next: out.next, retired: first.current };
+
+      const list = await keys();
+      expect(byState(list)).toEqual({
+        next: [rotated.next],
+        current: [rotated.current],
+        retired: [rotated.retired],
+      });
+      const retired = list.find((k) => k.kid === rotated.retired);
+      const retiredAt = new Date(retired?.retired_at ?? 0).getTime();
+      expect(new Date(retired?.prunable_at ?? 0).getTime()).toBe(
+        retiredAt + RETENTION_MS,
+      );
+      const [event] = await expectAuditedByCli(c, "key.rotate");
+      expect(event?.detail).toEqual({ current: rotated.current, next: rotated.next });
+
+      // A daemon that reloads its keys signs with the new key and still
+      // accepts the old token: the retired key stays published.
+      await c.keyring.refresh();
+      expect((await jwksKids()).sort()).toEqual(Object.values(rotated).sort());
+      expect((await db.http("GET", "/users/me", { token: before })).status).toBe(200);
+      const login = await db.http("POST", "/auth/login", {
+        json: { email: "holder@example.com", password: GOOD_PASSWORD },
+      });
+      const after = ((await login.json()) as { access_token: string }).access_token;
+      expect(decodeProtectedHeader(after).kid).toBe(rotated.current);
+
+      const again = await db.run(["keys", "rotate", "--force"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(
+        new RegExp(
+          `^rotated: ${rotated.next} now signs; \\S+ is published as next\\n$`,
+        ),
+      );
+      const twice = byState(await keys());
+      expect(twice.current).toEqual([rotated.next]);
+      expect(twice.retired?.sort()).toEqual([rotated.retired, rotated.current].sort());
+    });
+
+    test("prune keeps retired keys until every token they signed has expired", async () => {
+      const r = await db.run(["keys", "prune"]);
+      expect(r).toEqual({ code: 0, stdout: "nothing to prune\n", stderr: "" });
+      expect(await db.json(["keys", "prune"])).toEqual({ pruned: [] });
+      expect(byState(await keys()).retired).toHaveLength(2);
+      expect(await c.store.listAudit({ action: "key.prune", limit: 5 })).toEqual([]);
+    });
+
+    test("once the retention has passed, prune deletes them and keys list no longer shows them", async () => {
+      const list = await keys();
+      const retired = list.filter((k) => k.state === "retired");
+      const latest = Math.max(
+        ...retired.map((k) => new Date(k.prunable_at ?? 0).getTime()),
+      );
+      // The core on the same database, at a time past every retired key's retention.
+      const clock = createFakeClock(new Date(latest + 1000));
+      const later = db.containerWith({ clock });
+      const pruned = await later.keys.prune({ actorId: "cli" });
+      expect(pruned.sort()).toEqual(retired.map((k) => k.kid).sort());
+
+      const after = await keys();
+      expect(after.map((k) => k.state).sort()).toEqual(["current", "next"]);
+      expect(after.map((k) => k.kid)).not.toContain(rotated.retired);
+      expect(await db.json(["keys", "prune"])).toEqual({ pruned: [] });
+    });
+
+    test("doctor: one line per check, all ok, exit 0; --json says the same", async () => {
+      const r = await db.run(["doctor"]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+      const lines = r.stdout.trimEnd().split("\n");
+      expect(lines.map((l) => l.slice(0, 4))).toEqual(lines.map(() => "ok  "));
+      expect(lines.map((l) => l.slice(6, 20).trim())).toEqual([
+        "config",
+        "database",
+        "migrations",
+        "signing keys",
+        "key encryption",
+        "retired keys",
+      ]);
+      const current = (await keys()).find((k) => k.state === "current")?.kid;
+      expect(r.stdout).toContain(`current ${current}, next `);
+      expect(lines[1]).toEndWith(dialect);
+
+      const json = await db.json<DoctorJson>(["doctor"]);
+      expect(json.ok).toBe(true);
+      expect(json.checks.map((x) => [x.check, x.ok])).toEqual([
+        ["config", true],
+        ["database", true],
+        ["migrations", true],
+        ["signing keys", true],
+        ["key encryption", true],
+        ["retired keys", true],
+      ]);
+    });
+
+    test("doctor: a wrong KEY_ENCRYPTION_KEY or an unreachable database is a failed check, exit 1", async () => {
+      const wrongKey = Buffer.alloc(32, 9).toString("base64");
+      const [kek, down] = await Promise.all([
+        db.run(["doctor"], { env: { KEY_ENCRYPTION_KEY: wrongKey } }),
+        db.run(["doctor", "--json"], {
+          env: { DATABASE_URL: "postgres://authd:pw@127.0.0.1:1/nowhere" },
+        }),
+      ]);
+      expect(kek.code).toBe(1);
+      expect(kek.stdout).toMatch(
+        /^FAIL\s+key encryption\s+KEY_ENCRYPTION_KEY does not open the current key$/m,
+      );
+      expect(kek.stdout).not.toContain(wrongKey);
+      expect(down.code).toBe(1);
+      const json = JSON.parse(down.stdout) as DoctorJson;
+      expect(json.ok).toBe(false);
+      expect(json.checks[1]).toMatchObject({ check: "database", ok: false });
+      expect(json.checks[1]?.detail).toStartWith("storage is unavailable: ");
+      expect(down.stdout).not.toContain(":pw@");
+    });
+  });
+}
