@@ -61,8 +61,10 @@ async function main(argv: string[]): Promise<number> {
     }
     const { message, exitCode } = describeError(err);
     process.stderr.write(`authctl: ${message}\n`);
-    if (verbose && err instanceof Error && err.stack)
-      process.stderr.write(`${err.stack}\n`);
+    if (verbose && err instanceof Error && err.stack) {
+      // Drizzle puts query parameters (password hashes among them) in its messages.
+      process.stderr.write(`${err.stack.replace(/^params: .*$/gm, "params: [redacted]")}\n`);
+    }
     return exitCode;
   }
 }
