@@ -63,7 +63,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`authctl: ${message}\n`);
     if (verbose && err instanceof Error && err.stack) {
       // Drizzle puts query parameters (password hashes among them) in its messages.
-      process.stderr.write(`${err.stack.replace(/^params: .*$/gm, "params: [redacted]")}\n`);
+      process.stderr.write(
+        `${err.stack.replace(/^params: .*$/gm, "params: [redacted]")}\n`,
+      );
     }
     return exitCode;
   }

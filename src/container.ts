@@ -71,7 +71,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     audit: store,
     newId,
     alg: config.SIGNING_ALG,
-    retentionSeconds: config.ACCESS_TOKEN_TTL + LEEWAY_SECONDS,
+    // A daemon signs with a retired key until its next reload, hence the interval.
+    retentionSeconds:
+      config.ACCESS_TOKEN_TTL + LEEWAY_SECONDS + config.KEY_REFRESH_INTERVAL,
     minRotationSeconds: config.JWKS_MAX_AGE,
   });
   const keyring = createKeyring(() => keys.publishedKeys(), kek);

@@ -7,8 +7,14 @@
  *   holds only if verifiers' JWKS caches are younger than the time between
  *   rotations, so `rotate` refuses to run sooner than JWKS_MAX_AGE after the
  *   next key appeared (unless forced).
- * - A retired key stays published until every token it signed has expired:
- *   the access-token lifetime plus the verification leeway after it retired.
+ * - A retired key stays published until every token it signed has expired.
+ *   A daemon keeps signing with it until its next key reload, so that is one
+ *   reload interval plus the access-token lifetime plus the verification
+ *   leeway after it retired (the container adds the three up).
+ * - Two rotations at once (two operators, a cron on two hosts) must not chain:
+ *   the second would promote a next key published a moment earlier, which no
+ *   verifier has seen. The store swaps only if the next key is still the one
+ *   checked here, so one of them wins and the other reports a conflict.
  */
 
 import { createAuditor } from "./audit.ts";
@@ -29,7 +35,10 @@ export interface KeyManagerDeps {
   audit: AuditStore;
   newId: () => string;
   alg: string;
-  /** Longest access-token lifetime plus leeway, in seconds. */
+  /**
+   * How long after retiring a key may still be needed, in seconds: the longest
+   * access-token lifetime, plus leeway, plus one keyring reload interval.
+   */
   retentionSeconds: number;
   /** Least time between two rotations, in seconds (the JWKS max-age). */
   minRotationSeconds: number;
@@ -85,7 +94,8 @@ export function createKeyManager(deps: KeyManagerDeps) {
     /**
      * Rotates: next becomes current, current retires, a new next appears.
      * @throws AuthError("conflict") when the next key is younger than the JWKS
-     *   max-age and `force` is not set, or when there are no keys yet.
+     *   max-age and `force` is not set, when there are no keys yet, or when a
+     *   concurrent rotation changed the keys first (then nothing changes here).
      */
     async rotate(
       actor: Actor,
@@ -107,7 +117,12 @@ export function createKeyManager(deps: KeyManagerDeps) {
         );
       }
       const newNext = await deps.factory.generate(deps.alg, now);
-      await deps.keys.rotateKeys(newNext, now);
+      if (!(await deps.keys.rotateKeys(next.kid, newNext, now))) {
+        throw new AuthError(
+          "conflict",
+          "another rotation changed the signing keys at the same moment; this one changed nothing",
+        );
+      }
       await audit(actor, "key.rotate", {
         detail: { current: next.kid, next: newNext.kid },
       });

@@ -145,8 +145,16 @@ export interface KeyStore {
     current: SigningKeyRecord,
     next: SigningKeyRecord,
   ): Promise<boolean>;
-  /** next → current, current → retired, newNext → next, atomically. */
-  rotateKeys(newNext: SigningKeyRecord, now: Date): Promise<void>;
+  /**
+   * next → current, current → retired, newNext → next, atomically — only if the
+   * next key is still `expectedNext` (the one the caller checked); false if a
+   * concurrent rotation got there first, and then nothing changes.
+   */
+  rotateKeys(
+    expectedNext: string,
+    newNext: SigningKeyRecord,
+    now: Date,
+  ): Promise<boolean>;
   deleteKeys(kids: string[]): Promise<number>;
 }
 

@@ -339,9 +339,14 @@ export function createPgStore(db: PgDb): Store {
         return true;
       });
     },
-    async rotateKeys(newNext, now) {
-      await db.transaction(async (tx) => {
+    async rotateKeys(expectedNext, newNext, now) {
+      return db.transaction(async (tx) => {
         await tx.execute(KEYS_LOCK);
+        const [next] = await tx
+          .select({ kid: signingKeys.kid })
+          .from(signingKeys)
+          .where(eq(signingKeys.state, "next"));
+        if (next?.kid !== expectedNext) return false;
         await tx
           .update(signingKeys)
           .set({ state: "retired", retiredAt: now })
@@ -351,6 +356,7 @@ export function createPgStore(db: PgDb): Store {
           .set({ state: "current", activatedAt: now })
           .where(eq(signingKeys.state, "next"));
         await tx.insert(signingKeys).values(newNext);
+        return true;
       });
     },
     async deleteKeys(kids) {

@@ -335,8 +335,14 @@ export function createSqliteStore(db: SqliteDb): Store {
         return true;
       }, IMMEDIATE);
     },
-    async rotateKeys(newNext, now) {
-      db.transaction((tx) => {
+    async rotateKeys(expectedNext, newNext, now) {
+      return db.transaction((tx) => {
+        const next = tx
+          .select({ kid: signingKeys.kid })
+          .from(signingKeys)
+          .where(eq(signingKeys.state, "next"))
+          .get();
+        if (next?.kid !== expectedNext) return false;
         tx.update(signingKeys)
           .set({ state: "retired", retiredAt: now })
           .where(eq(signingKeys.state, "current"))
@@ -346,6 +352,7 @@ export function createSqliteStore(db: SqliteDb): Store {
           .where(eq(signingKeys.state, "next"))
           .run();
         tx.insert(signingKeys).values(newNext).run();
+        return true;
       }, IMMEDIATE);
     },
     async deleteKeys(kids) {

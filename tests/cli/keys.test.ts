@@ -42,8 +42,11 @@ interface DoctorJson {
   checks: { check: string; ok: boolean; detail: string }[];
 }
 
-/** The default ACCESS_TOKEN_TTL plus the verification leeway. */
-const RETENTION_MS = (900 + LEEWAY_SECONDS) * 1000;
+/**
+ * The default ACCESS_TOKEN_TTL, the verification leeway, and the default
+ * KEY_REFRESH_INTERVAL (a daemon signs with a retired key until it reloads).
+ */
+const RETENTION_MS = (900 + LEEWAY_SECONDS + 10) * 1000;
 
 const byState = (keys: KeyJson[]) =>
   Object.fromEntries(
@@ -199,11 +202,38 @@ for (const dialect of DIALECTS) {
       expect(twice.retired?.sort()).toEqual([rotated.retired, rotated.current].sort());
     });
 
+    test("two rotations at once: one wins, the other changes nothing and says so", async () => {
+      // Two containers on one database stand for two operators (or two hosts'
+      // crons). Without a check, the second would promote the next key the
+      // first had just published, which no verifier could have seen yet.
+      const [one, two] = [db.containerWith({}), db.containerWith({})];
+      const before = byState(await keys());
+      const results = await Promise.allSettled([
+        one.keys.rotate({ actorId: "cli" }, true),
+        two.keys.rotate({ actorId: "cli" }, true),
+      ]);
+      const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      expect(won).toHaveLength(1);
+      expect(won[0]?.current).toEqual(before.next?.[0]);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({
+        code: "conflict",
+        message: expect.stringContaining("another rotation changed the signing keys"),
+      });
+      const after = byState(await keys());
+      expect(after.current).toEqual(before.next);
+      expect(after.next).toEqual([won[0]?.next ?? ""]);
+      expect(after.retired?.sort()).toEqual(
+        [...(before.retired ?? []), ...(before.current ?? [])].sort(),
+      );
+    });
+
     test("prune keeps retired keys until every token they signed has expired", async () => {
       const r = await db.run(["keys", "prune"]);
       expect(r).toEqual({ code: 0, stdout: "nothing to prune\n", stderr: "" });
       expect(await db.json(["keys", "prune"])).toEqual({ pruned: [] });
-      expect(byState(await keys()).retired).toHaveLength(2);
+      expect(byState(await keys()).retired).toHaveLength(3);
       expect(await c.store.listAudit({ action: "key.prune", limit: 5 })).toEqual([]);
     });
 

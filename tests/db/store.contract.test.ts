@@ -502,7 +502,17 @@ for (const dialect of DIALECTS) {
       test("rotateKeys: next → current, current → retired, a new next", async () => {
         const [oldCurrent, oldNext] = await store.listKeys();
         const newNext = keyRecord("next", at(10));
-        await store.rotateKeys(newNext, at(20));
+        // A caller that checked another next key (a concurrent rotation won): no change.
+        const before = await store.listKeys();
+        expect(
+          await store.rotateKeys(
+            oldCurrent?.kid ?? "",
+            keyRecord("next", at(5)),
+            at(6),
+          ),
+        ).toBe(false);
+        expect(await store.listKeys()).toEqual(before);
+        expect(await store.rotateKeys(oldNext?.kid ?? "", newNext, at(20))).toBe(true);
         const byKid = new Map((await store.listKeys()).map((k) => [k.kid, k]));
         expect(byKid.get(oldCurrent?.kid ?? "")).toMatchObject({
           state: "retired",
