@@ -121,7 +121,7 @@ export const ConfigSchema = T.Object({
     300,
     0,
     3600,
-    "Cache-Control max-age of the JWKS; also the least time between two rotations.",
+    "Cache-Control max-age of the JWKS; with KEY_REFRESH_INTERVAL, the least time between rotations.",
   ),
   REGISTRATION_OPEN: T.Boolean({
     default: true,

@@ -74,7 +74,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     // A daemon signs with a retired key until its next reload, hence the interval.
     retentionSeconds:
       config.ACCESS_TOKEN_TTL + LEEWAY_SECONDS + config.KEY_REFRESH_INTERVAL,
-    minRotationSeconds: config.JWKS_MAX_AGE,
+    // A new next key reaches every daemon's JWKS within KEY_REFRESH_INTERVAL, and
+    // verifiers cache that JWKS for up to JWKS_MAX_AGE.
+    minRotationSeconds: config.JWKS_MAX_AGE + config.KEY_REFRESH_INTERVAL,
   });
   const keyring = createKeyring(() => keys.publishedKeys(), kek);
   const signer = createTokenSigner(keyring, clock, {

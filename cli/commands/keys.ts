@@ -15,7 +15,7 @@ pick up a rotation within KEY_REFRESH_INTERVAL, without a restart.
 
 Examples:
   authctl keys list
-  authctl keys rotate            # refused sooner than JWKS_MAX_AGE after the last one
+  authctl keys rotate            # refused sooner than JWKS_MAX_AGE + KEY_REFRESH_INTERVAL after the last one
   authctl keys rotate --force    # emergency: a key leaked
   authctl keys prune`,
     );
@@ -50,11 +50,14 @@ Examples:
   keys
     .command("rotate")
     .description("make next current, retire current, and publish a new next key")
-    .option("--force", "rotate even if the next key is younger than JWKS_MAX_AGE")
+    .option(
+      "--force",
+      "rotate even if the next key is younger than JWKS_MAX_AGE + KEY_REFRESH_INTERVAL",
+    )
     .addHelpText(
       "after",
       examples(
-        "authctl keys rotate            # refused sooner than JWKS_MAX_AGE after the last one",
+        "authctl keys rotate            # refused sooner than JWKS_MAX_AGE + KEY_REFRESH_INTERVAL after the last one",
         "authctl keys rotate --force    # emergency: a key leaked",
       ),
     )

@@ -5,8 +5,8 @@
  * - A rotation makes next current, so every verifier that fetched the JWKS
  *   since the previous rotation already knows the key that now signs. That
  *   holds only if verifiers' JWKS caches are younger than the time between
- *   rotations, so `rotate` refuses to run sooner than JWKS_MAX_AGE after the
- *   next key appeared (unless forced).
+ *   rotations, so `rotate` refuses to run sooner than JWKS_MAX_AGE (plus the
+ *   daemons' KEY_REFRESH_INTERVAL) after the next key appeared (unless forced).
  * - A retired key stays published until every token it signed has expired.
  *   A daemon keeps signing with it until its next key reload, so that is one
  *   reload interval plus the access-token lifetime plus the verification
@@ -113,7 +113,7 @@ export function createKeyManager(deps: KeyManagerDeps) {
       if (!force && age < deps.minRotationSeconds) {
         throw new AuthError(
           "conflict",
-          `the next key was published ${Math.floor(age)} s ago; verifiers may cache the JWKS for ${deps.minRotationSeconds} s, so rotate again later or use --force`,
+          `the next key was published ${Math.floor(age)} s ago; verifiers may not know it for ${deps.minRotationSeconds} s (JWKS_MAX_AGE + KEY_REFRESH_INTERVAL), so rotate again later or use --force`,
         );
       }
       const newNext = await deps.factory.generate(deps.alg, now);

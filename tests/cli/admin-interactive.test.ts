@@ -4,14 +4,7 @@
  * Passwords are masked, a weak one is refused at the prompt and asked again,
  * and Ctrl-C ends the command with exit 130 and no stack trace.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Container } from "../../src/container.ts";
 import { daemonEnv, REPO } from "../e2e/daemon-process.ts";
@@ -22,9 +15,6 @@ import {
   createCliDatabase,
   expectAuditedByCli,
 } from "./authctl-process.ts";
-
-// Each test runs real processes; a loaded CI machine is slower than a laptop.
-setDefaultTimeout(30_000);
 
 const TMUX = Bun.which("tmux");
 const WEAK = "password1";

@@ -2,14 +2,7 @@
  * `authctl users import FILE`: JSON Lines in, all or nothing. Imported bcrypt
  * and argon2 hashes are kept and upgraded to argon2id at the next login.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Container } from "../../src/container.ts";
@@ -21,9 +14,6 @@ import {
   expectAuditedByCli,
   expectFailure,
 } from "./authctl-process.ts";
-
-// Each test runs real processes; a loaded CI machine is slower than a laptop.
-setDefaultTimeout(30_000);
 
 const LEGACY_PASSWORD = "legacy bcrypt passphrase 1";
 const ARGON_PASSWORD = "legacy argon2 passphrase 2";

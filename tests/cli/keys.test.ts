@@ -3,14 +3,7 @@
  * next → current → retired → pruned as the operator drives it, what the
  * database and the JWKS hold after each step, and doctor's one line per check.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeProtectedHeader } from "jose";
 import type { Container } from "../../src/container.ts";
 import { LEEWAY_SECONDS } from "../../src/infra/jwt.ts";
@@ -23,9 +16,6 @@ import {
   expectAuditedByCli,
   expectFailure,
 } from "./authctl-process.ts";
-
-// Each test runs real processes; a loaded CI machine is slower than a laptop.
-setDefaultTimeout(30_000);
 
 interface KeyJson {
   kid: string;
@@ -136,7 +126,7 @@ for (const dialect of DIALECTS) {
       expectFailure(
         r,
         1,
-        /^authctl: the next key was published \d+ s ago; verifiers may cache the JWKS for 60 s, so rotate again later or use --force\n$/,
+        /^authctl: the next key was published \d+ s ago; verifiers may not know it for 70 s \(JWKS_MAX_AGE \+ KEY_REFRESH_INTERVAL\), so rotate again later or use --force\n$/,
       );
       expect(byState(await keys())).toEqual({
         next: [first.next],
@@ -214,26 +204,40 @@ for (const dialect of DIALECTS) {
       ]);
       const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
       const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
-      expect(won).toHaveLength(1);
-      expect(won[0]?.current).toEqual(before.next?.[0]);
-      expect(lost).toHaveLength(1);
-      expect(lost[0]).toMatchObject({
-        code: "conflict",
-        message: expect.stringContaining("another rotation changed the signing keys"),
-      });
+      // Either they overlapped (one wins, one is refused) or, on a loaded machine,
+      // one finished before the other began (two honest rotations in a row). What
+      // must never happen is a rotation that promotes a key it did not read as next.
+      expect(won.length + lost.length).toBe(2);
+      for (const l of lost) {
+        expect(l).toMatchObject({
+          code: "conflict",
+          message: expect.stringContaining("another rotation changed the signing keys"),
+        });
+      }
+      const first = won.find((w) => w.current === before.next?.[0]);
+      const second = won.find((w) => w !== first);
+      expect(first).toBeDefined();
+      if (second) expect(second.current).toEqual(first?.next ?? "");
+      const last = second ?? first;
       const after = byState(await keys());
-      expect(after.current).toEqual(before.next);
-      expect(after.next).toEqual([won[0]?.next ?? ""]);
+      expect(after.current).toEqual([last?.current ?? ""]);
+      expect(after.next).toEqual([last?.next ?? ""]);
       expect(after.retired?.sort()).toEqual(
-        [...(before.retired ?? []), ...(before.current ?? [])].sort(),
+        [
+          ...(before.retired ?? []),
+          ...(before.current ?? []),
+          ...(second ? [first?.current ?? ""] : []),
+        ].sort(),
       );
     });
 
     test("prune keeps retired keys until every token they signed has expired", async () => {
+      const retired = byState(await keys()).retired;
+      expect(retired?.length).toBeGreaterThanOrEqual(3);
       const r = await db.run(["keys", "prune"]);
       expect(r).toEqual({ code: 0, stdout: "nothing to prune\n", stderr: "" });
       expect(await db.json(["keys", "prune"])).toEqual({ pruned: [] });
-      expect(byState(await keys()).retired).toHaveLength(3);
+      expect(byState(await keys()).retired).toEqual(retired);
       expect(await c.store.listAudit({ action: "key.prune", limit: 5 })).toEqual([]);
     });
 

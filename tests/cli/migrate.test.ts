@@ -3,14 +3,7 @@
  * applied, idempotence, two processes migrating at once, and every other
  * command refusing to run on an unmigrated database.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { migrationStatus } from "../../src/db/migrate.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import {
@@ -18,9 +11,6 @@ import {
   createCliDatabase,
   expectFailure,
 } from "./authctl-process.ts";
-
-// Each test runs real processes; a loaded CI machine is slower than a laptop.
-setDefaultTimeout(30_000);
 
 interface StatusJson {
   migrations: { name: string; created_at: number; applied: boolean }[];

@@ -3,14 +3,7 @@
  * the output, --json, exit codes, and afterwards what the database holds, the
  * audit log (actor "cli"), and what a client sees over HTTP.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Container } from "../../src/container.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import { GOOD_PASSWORD } from "../helpers/harness.ts";
@@ -20,9 +13,6 @@ import {
   expectAuditedByCli,
   expectFailure,
 } from "./authctl-process.ts";
-
-// Each test runs real processes; a loaded CI machine is slower than a laptop.
-setDefaultTimeout(30_000);
 
 const OTHER_PASSWORD = "plaid tractor mountain 7";
 const USER_KEYS = [
