@@ -150,6 +150,8 @@ export type Config = Readonly<
     dialect: "sqlite" | "pg";
     /** Derived: the SQLite path (or ":memory:"), empty on PostgreSQL. */
     sqlitePath: string;
+    /** Derived: ISSUER was not set and names the listening address instead. */
+    issuerIsDefault: boolean;
   }
 >;
 
@@ -234,6 +236,7 @@ export function loadConfig(
   return Object.freeze({
     ...c,
     ISSUER: c.ISSUER || `http://${c.HOST}:${c.PORT}`,
+    issuerIsDefault: !c.ISSUER,
     HASH_CONCURRENCY: c.HASH_CONCURRENCY || availableParallelism(),
     dialect,
     sqlitePath: dialect === "sqlite" ? c.DATABASE_URL.slice("sqlite:".length) : "",

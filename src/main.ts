@@ -66,6 +66,15 @@ function databaseLocation(): string {
   return `postgres://${url.host}${url.pathname}`;
 }
 
+if (config.issuerIsDefault && (config.PORT === 0 || config.HOST !== "127.0.0.1")) {
+  // Tokens name their issuer; behind a proxy or on 0.0.0.0 the default names
+  // an address verifiers cannot use. Harmless on a laptop, wrong in production.
+  logger.warn(
+    { issuer: config.ISSUER },
+    "ISSUER is not set: access tokens carry the listening address; set ISSUER to the public URL",
+  );
+}
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;

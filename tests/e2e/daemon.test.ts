@@ -206,6 +206,8 @@ for (const dialect of DIALECTS) {
       expect(text).not.toContain(PG_PASSWORD);
       expect(text).not.toContain(TEST_KEK);
       expect(text).not.toContain(GOOD_PASSWORD);
+      // ISSUER is set here, so no warning about it.
+      expect(daemon.lines.filter((l) => l.level === "warn")).toEqual([]);
     });
   });
 }
@@ -227,6 +229,11 @@ describe("the daemon with no DATABASE_URL", () => {
     expect(daemon.lines.find((l) => l.msg === "listening")).toMatchObject({
       database: "sqlite:./data/auth.db",
       host: "127.0.0.1",
+    });
+    // No ISSUER and an OS-picked port: tokens would name http://127.0.0.1:0.
+    expect(daemon.lines.find((l) => l.level === "warn")).toMatchObject({
+      issuer: "http://127.0.0.1:0",
+      msg: expect.stringContaining("ISSUER is not set"),
     });
     const keyFile = join(cwd, "data", "key-encryption.key");
     expect(existsSync(join(cwd, "data", "auth.db"))).toBe(true);
