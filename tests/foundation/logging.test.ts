@@ -11,6 +11,7 @@ import {
   TEST_ENV,
   type TestApp,
   uniqueEmail,
+  useTestApp,
 } from "../helpers/harness.ts";
 import { expectProblem } from "../helpers/http.ts";
 
@@ -81,11 +82,7 @@ describe("LOG_LEVEL", () => {
 
 for (const dialect of DIALECTS) {
   describe(`request logging [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("one access line per request: method, route, status, duration, request id", async () => {
       const user = await registerUser(app);
@@ -158,11 +155,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`one request id on every line of a request [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("a storage failure logs the cause under the request's id, without secrets", async () => {
       await failInsertsIntoUsers(app);

@@ -3,6 +3,7 @@
  * database, with a fake clock, cheap argon2id parameters and the log lines
  * captured. HTTP goes through the same handler the daemon serves.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { Writable } from "node:stream";
 import { type Config, loadConfig } from "../../src/config.ts";
 import {
@@ -57,6 +58,27 @@ export interface TestAppOptions {
   hasher?: ContainerOverrides["hasher"];
   /** Runs on that app's database (a second daemon on the same storage). */
   shareDatabaseWith?: TestApp;
+}
+
+/**
+ * One app for the enclosing describe block: built in beforeAll, closed in
+ * afterAll. The returned object forwards to that app once it exists.
+ */
+export function useTestApp(
+  dialect: Dialect,
+  env: Record<string, string> = {},
+): TestApp {
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    app = await createTestApp(dialect, env);
+  });
+  afterAll(() => app?.close());
+  return new Proxy({} as TestApp, {
+    get(_, prop) {
+      if (!app) throw new Error("the test app is used before beforeAll built it");
+      return Reflect.get(app, prop, app);
+    },
+  });
 }
 
 export async function createTestApp(

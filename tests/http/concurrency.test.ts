@@ -4,15 +4,14 @@
  * 50 simultaneous refreshes of one token all succeed with one successor, and
  * the session ends up with exactly one live refresh token.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sha256 } from "../../src/core/crypto.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import {
-  createTestApp,
   GOOD_PASSWORD,
   registerUser,
-  type TestApp,
   uniqueEmail,
+  useTestApp,
 } from "../helpers/harness.ts";
 import {
   claimsOf,
@@ -28,11 +27,7 @@ import {
 
 for (const dialect of DIALECTS) {
   describe(`concurrency [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("50 concurrent refreshes of one token: one successor, one live token", async () => {
       const reg = await registerUser(app);

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { DIALECTS } from "../helpers/databases.ts";
-import { createTestApp, type TestApp, uniqueEmail } from "../helpers/harness.ts";
+import { uniqueEmail, useTestApp } from "../helpers/harness.ts";
 import {
   expectTokens,
   login,
@@ -13,11 +13,7 @@ import {
 
 for (const dialect of DIALECTS) {
   describe(`secrets stay out of the logs [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("a full token lifecycle logs requests but no password, token or hash", async () => {
       const email = uniqueEmail("logs");

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { DIALECTS } from "../helpers/databases.ts";
-import { createTestApp, registerUser, type TestApp } from "../helpers/harness.ts";
+import { registerUser, type TestApp, useTestApp } from "../helpers/harness.ts";
 import {
   auditOf,
   claimsOf,
@@ -20,11 +20,7 @@ const logout = (app: TestApp, refreshToken: string) =>
 
 for (const dialect of DIALECTS) {
   describe(`logout [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("204 ends that session only: its refresh and access tokens stop", async () => {
       const reg = await registerUser(app);
@@ -70,11 +66,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`logout-all [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("204 ends every session of the user and nobody else's", async () => {
       const reg = await registerUser(app);

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { DIALECTS } from "../helpers/databases.ts";
-import { createTestApp, registerUser, type TestApp } from "../helpers/harness.ts";
+import { registerUser, useTestApp } from "../helpers/harness.ts";
 import {
   auditOf,
   claimsOf,
@@ -20,11 +20,7 @@ const NEW_PASSWORD = "a brand new passphrase";
 
 for (const dialect of DIALECTS) {
   describe(`GET /users/me [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("200 with the user, never a hash", async () => {
       const reg = await registerUser(app);
@@ -84,11 +80,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`PATCH /users/me [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     const patch = (token: string, json: unknown) =>
       app.request("PATCH", "/users/me", { token, json });
@@ -157,11 +149,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`POST /users/me/password [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     const change = (token: string, current: string, next: string) =>
       post(

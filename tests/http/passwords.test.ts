@@ -8,6 +8,7 @@ import {
   registerUser,
   type TestApp,
   uniqueEmail,
+  useTestApp,
 } from "../helpers/harness.ts";
 import {
   CLI,
@@ -23,11 +24,7 @@ const KEY = "\u{1F511}"; // one code point, two UTF-16 units
 
 for (const dialect of DIALECTS) {
   describe(`password policy [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     async function rejected(password: string, message: RegExp, email = uniqueEmail()) {
       const res = await post(app, "/auth/register", { email, password });

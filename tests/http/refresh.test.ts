@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sha256 } from "../../src/core/crypto.ts";
 import { DIALECTS } from "../helpers/databases.ts";
-import { createTestApp, registerUser, type TestApp } from "../helpers/harness.ts";
+import {
+  createTestApp,
+  registerUser,
+  type TestApp,
+  useTestApp,
+} from "../helpers/harness.ts";
 import {
   auditOf,
   CLI,
@@ -27,11 +32,7 @@ async function expectInvalidGrant(res: Response) {
 
 for (const dialect of DIALECTS) {
   describe(`refresh [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("rotates: a new pair for the same session, the old token spent", async () => {
       const reg = await registerUser(app);

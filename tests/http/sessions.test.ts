@@ -1,11 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { DIALECTS } from "../helpers/databases.ts";
-import {
-  createTestApp,
-  registerUser,
-  type TestApp,
-  type TokenBody,
-} from "../helpers/harness.ts";
+import { registerUser, type TokenBody, useTestApp } from "../helpers/harness.ts";
 import {
   auditOf,
   claimsOf,
@@ -30,11 +25,7 @@ interface SessionItem {
 
 for (const dialect of DIALECTS) {
   describe(`/users/me/sessions [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     async function loginAs(email: string, password: string, agent: string) {
       const res = await app.request("POST", "/auth/login", {

@@ -21,6 +21,7 @@ import {
   registerUser,
   type TestApp,
   type TokenBody,
+  useTestApp,
 } from "../helpers/harness.ts";
 import {
   CLI,
@@ -240,11 +241,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`revoked access tokens [${dialect}]`, () => {
-    let app: TestApp;
-    beforeAll(async () => {
-      app = await createTestApp(dialect);
-    });
-    afterAll(() => app.close());
+    const app = useTestApp(dialect);
 
     test("after logout", async () => {
       const reg = await registerUser(app);
