@@ -27,9 +27,22 @@ interface Journal {
   entries: { tag: string; when: number }[];
 }
 
-function migrations(
-  dialect: Database["dialect"],
-): (MigrationMeta & { name: string })[] {
+type Migration = MigrationMeta & { name: string };
+
+// The files ship with the code and do not change while it runs: /readyz asks
+// for them on every probe, so they are read and hashed once per process.
+const loaded = new Map<Database["dialect"], Migration[]>();
+
+function migrations(dialect: Database["dialect"]): Migration[] {
+  let list = loaded.get(dialect);
+  if (!list) {
+    list = readMigrations(dialect);
+    loaded.set(dialect, list);
+  }
+  return list;
+}
+
+function readMigrations(dialect: Database["dialect"]): Migration[] {
   const dir = folder(dialect);
   const metas = readMigrationFiles({ migrationsFolder: dir });
   const journal: Journal = JSON.parse(
