@@ -42,15 +42,22 @@ export const toKey = (r: KeyRow): SigningKeyRecord => ({ ...r });
 
 export const toAudit = (r: AuditRow): AuditEvent => ({ ...r });
 
-/** LIKE pattern for a substring search, with the wildcards in it escaped. */
-export const containsPattern = (s: string): string =>
-  `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-/** Postgres unique_violation / SQLite constraint on a unique index. */
-export function isUniqueViolation(e: unknown): boolean {
+/** LIKE pattern for a prefix search, with the wildcards in it escaped (`\\`). */
+export const prefixPattern = (s: string): string => `${escapeLike(s)}%`;
+
+/**
+ * A unique violation on users.email in particular: the one an honest client
+ * causes (the address is taken). A collision of a generated id is a bug and
+ * must not be reported as `email_taken`.
+ */
+export function isEmailTaken(e: unknown): boolean {
   for (let err: unknown = e; err; err = (err as { cause?: unknown }).cause) {
-    const code = (err as { code?: unknown }).code;
-    if (code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE") return true;
+    const { code, constraint_name, message } = err as Record<string, unknown>;
+    if (code === "23505") return constraint_name === "users_email_unique";
+    if (code === "SQLITE_CONSTRAINT_UNIQUE")
+      return String(message).includes("users.email");
   }
   return false;
 }

@@ -5,11 +5,9 @@
  * the same step: pg_advisory_xact_lock on PostgreSQL, BEGIN IMMEDIATE on
  * SQLite. The bookkeeping table is drizzle's own, so drizzle-kit agrees.
  */
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
-import { type MigrationMeta, readMigrationFiles } from "drizzle-orm/migrator";
 import type { Database } from "./connect.ts";
+import { EMBEDDED_MIGRATIONS } from "./embedded-migrations.ts";
 
 export interface MigrationStatus {
   name: string;
@@ -20,39 +18,22 @@ export interface MigrationStatus {
 // An arbitrary constant naming this service's migration lock.
 const PG_LOCK_KEY = 72_031_141;
 
-const folder = (dialect: Database["dialect"]) =>
-  fileURLToPath(new URL(`../../drizzle/${dialect}`, import.meta.url));
-
-interface Journal {
-  entries: { tag: string; when: number }[];
+/** One migration as src/db/embed-migrations.ts writes it down. */
+export interface EmbeddedMigration {
+  /** The journal's tag, e.g. 0001_second_wave. */
+  name: string;
+  folderMillis: number;
+  hash: string;
+  bps: boolean;
+  sql: string[];
 }
 
-type Migration = MigrationMeta & { name: string };
-
-// The files ship with the code and do not change while it runs: /readyz asks
-// for them on every probe, so they are read and hashed once per process.
-const loaded = new Map<Database["dialect"], Migration[]>();
-
-function migrations(dialect: Database["dialect"]): Migration[] {
-  let list = loaded.get(dialect);
-  if (!list) {
-    list = readMigrations(dialect);
-    loaded.set(dialect, list);
-  }
-  return list;
-}
-
-function readMigrations(dialect: Database["dialect"]): Migration[] {
-  const dir = folder(dialect);
-  const metas = readMigrationFiles({ migrationsFolder: dir });
-  const journal: Journal = JSON.parse(
-    readFileSync(`${dir}/meta/_journal.json`, "utf8"),
-  );
-  return metas.map((m, i) => ({
-    ...m,
-    name: journal.entries[i]?.tag ?? String(m.folderMillis),
-  }));
-}
+// The migrations are data in a generated module (src/db/embedded-migrations.ts),
+// not files read at run time: the same code path from source and in the
+// compiled binaries, and /readyz, which asks for them on every probe, never
+// touches the disk.
+const migrations = (dialect: Database["dialect"]): readonly EmbeddedMigration[] =>
+  EMBEDDED_MIGRATIONS[dialect];
 
 const PG_TABLE = sql`"drizzle"."__drizzle_migrations"`;
 const SQLITE_TABLE = sql`"__drizzle_migrations"`;

@@ -2,12 +2,29 @@
  * One store object per database, implementing every port the core needs.
  * Built by `createStore`, which picks the dialect's implementation.
  */
-import type { AuditStore, KeyStore, SessionStore, UserStore } from "../core/ports.ts";
+import type {
+  AuditStore,
+  EmailTokenStore,
+  KeyStore,
+  LimitStore,
+  OutboxStore,
+  SessionStore,
+  UserAdminStore,
+  UserStore,
+} from "../core/ports.ts";
 import type { Database } from "./connect.ts";
-import { createPgStore } from "./store-pg.ts";
-import { createSqliteStore } from "./store-sqlite.ts";
+import { createPgStore } from "./pg/index.ts";
+import { createSqliteStore } from "./sqlite/index.ts";
 
-export interface Store extends UserStore, SessionStore, KeyStore, AuditStore {
+export interface Store
+  extends UserStore,
+    UserAdminStore,
+    SessionStore,
+    KeyStore,
+    AuditStore,
+    LimitStore,
+    EmailTokenStore,
+    OutboxStore {
   /** A trivial round-trip: does storage answer? */
   ping(): Promise<void>;
 }

@@ -7,8 +7,10 @@ import { sql } from "drizzle-orm";
 import {
   boolean,
   index,
+  integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -16,17 +18,32 @@ import {
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
-export const users = pgTable("users", {
-  id: text("id").primaryKey(),
-  email: text("email").notNull().unique(),
-  emailVerified: boolean("email_verified").notNull().default(false),
-  name: text("name"),
-  passwordHash: text("password_hash"),
-  roles: jsonb("roles").$type<string[]>().notNull(),
-  disabled: boolean("disabled").notNull().default(false),
-  createdAt: ts("created_at").notNull(),
-  updatedAt: ts("updated_at").notNull(),
-});
+export const users = pgTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    email: text("email").notNull().unique(),
+    emailVerified: boolean("email_verified").notNull().default(false),
+    name: text("name"),
+    passwordHash: text("password_hash"),
+    roles: jsonb("roles").$type<string[]>().notNull(),
+    disabled: boolean("disabled").notNull().default(false),
+    createdAt: ts("created_at").notNull(),
+    updatedAt: ts("updated_at").notNull(),
+  },
+  (t) => [
+    // The admin list's filters (GET /users): `q` is a prefix of the email or
+    // of the lower-cased name (text_pattern_ops serves LIKE 'prefix%' in any
+    // collation), `role` is jsonb containment. Paging is by the primary key.
+    index("users_email_prefix_idx").using("btree", sql`${t.email} text_pattern_ops`),
+    index("users_name_prefix_idx").using(
+      "btree",
+      sql`lower(${t.name}) text_pattern_ops`,
+    ),
+    // PostgreSQL only (SQLite has no GIN); also keeps the last-admin count cheap.
+    index("users_roles_idx").using("gin", t.roles),
+  ],
+);
 
 export const sessions = pgTable(
   "sessions",
@@ -67,6 +84,9 @@ export const refreshTokens = pgTable(
     uniqueIndex("refresh_tokens_one_live_idx")
       .on(t.sessionId)
       .where(sql`used_at is null and revoked_at is null`),
+    // Ending a session revokes all of its tokens, spent ones too: without this
+    // index that is a scan of every refresh token (logout was the slowest route).
+    index("refresh_tokens_session_idx").on(t.sessionId),
   ],
 );
 
@@ -107,5 +127,77 @@ export const auditEvents = pgTable(
   (t) => [
     index("audit_user_idx").on(t.userId, t.id),
     index("audit_action_idx").on(t.action, t.id),
+    index("audit_at_idx").on(t.at),
   ],
+);
+
+/** Request budgets shared by every daemon: one fixed-window counter per key. */
+export const rateLimits = pgTable(
+  "rate_limits",
+  {
+    /** Which budget and whom it counts, e.g. `ip:203.0.113.7` (see core/limits). */
+    key: text("key").primaryKey(),
+    windowStart: ts("window_start").notNull(),
+    count: integer("count").notNull(),
+    /** When the window ends; expired rows are swept. */
+    expiresAt: ts("expires_at").notNull(),
+  },
+  (t) => [index("rate_limits_expires_idx").on(t.expiresAt)],
+);
+
+/** IPs that signed in to an account: they keep working while it is under attack. */
+export const knownIps = pgTable(
+  "known_ips",
+  {
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    ip: text("ip").notNull(),
+    lastSuccessAt: ts("last_success_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.ip] }),
+    index("known_ips_last_success_idx").on(t.lastSuccessAt),
+  ],
+);
+
+/**
+ * Single-use tokens sent by mail (password reset, email verification), stored
+ * as hashes. One row per user and kind: issuing a new one replaces the old,
+ * so only the newest works.
+ */
+export const emailTokens = pgTable(
+  "email_tokens",
+  {
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    kind: text("kind").$type<"reset" | "verify">().notNull(),
+    tokenHash: text("token_hash").notNull().unique(),
+    createdAt: ts("created_at").notNull(),
+    expiresAt: ts("expires_at").notNull(),
+    usedAt: ts("used_at"),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.kind] })],
+);
+
+/** Mail waiting to be delivered; written in the transaction that makes its token. */
+export const outbox = pgTable(
+  "outbox",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    recipient: text("recipient").notNull(),
+    /** The message (subject, text, html), sealed with the key-encryption key. */
+    payloadSealed: text("payload_sealed").notNull(),
+    status: text("status").$type<"pending" | "sent" | "failed">().notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: ts("next_attempt_at").notNull(),
+    /** A worker's claim: nobody else sends this row before then. */
+    claimedUntil: ts("claimed_until"),
+    lastError: text("last_error"),
+    createdAt: ts("created_at").notNull(),
+    sentAt: ts("sent_at"),
+  },
+  (t) => [index("outbox_due_idx").on(t.status, t.nextAttemptAt)],
 );

@@ -1,0 +1,345 @@
+/** The sessions part of the SQLite store. */
+import { and, desc, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
+import type { RotateResult, SessionStore } from "../../core/ports.ts";
+import type { SqliteDb } from "../connect.ts";
+import { toSession, toUser } from "../mappers.ts";
+import { decideRotation } from "../rotation.ts";
+import { refreshTokens, sessions, users } from "../schema/sqlite.ts";
+import { lazily } from "./lazy.ts";
+import { IMMEDIATE } from "./tx.ts";
+
+/** Raw rows of the authentication fast path (SQLite column names and types). */
+interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+interface UserRow {
+  id: string;
+  email: string;
+  email_verified: number;
+  name: string | null;
+  password_hash: string | null;
+  roles: string;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export function createSqliteSessionStore(db: SqliteDb): SessionStore {
+  const liveToken = (now: Date) =>
+    and(
+      isNull(refreshTokens.usedAt),
+      isNull(refreshTokens.revokedAt),
+      gt(refreshTokens.expiresAt, now),
+    );
+
+  const p = sql.placeholder;
+  // Drizzle's `set` takes no placeholder; wrapped in SQL it does, but then the
+  // value is passed as the driver sees it (timestamps in milliseconds).
+  const raw = (name: string) => sql`${p(name)}`;
+  // Every statement of the request paths (authenticate, refresh, logout,
+  // login), prepared once, on first use: preparing needs the tables, which
+  // exist only after migrations. Building a statement with Drizzle's query
+  // builder costs more than running it (docs/performance.md).
+  const q = lazily({
+    // The authentication fast path, on bun:sqlite directly: two primary-key
+    // reads cost a sixth of the same lookup as a join (SQLite plans a join
+    // with more machinery than two point reads need), and Drizzle's spread
+    // of parameters costs more than either (docs/performance.md).
+    liveSession: () =>
+      db.$client.prepare<SessionRow, [string, string, number]>(
+        `select id, user_id, created_at, last_used_at, expires_at, ip, user_agent
+       from sessions
+       where id = ? and user_id = ? and revoked_at is null and expires_at > ?`,
+      ),
+    liveUser: () =>
+      db.$client.prepare<UserRow, [string]>(
+        `select id, email, email_verified, name, password_hash, roles, disabled,
+         created_at, updated_at
+       from users where id = ? and disabled = 0`,
+      ),
+    insertSession: () =>
+      db
+        .insert(sessions)
+        .values({
+          id: p("id"),
+          userId: p("userId"),
+          createdAt: p("createdAt"),
+          lastUsedAt: p("createdAt"),
+          expiresAt: p("expiresAt"),
+          ip: p("ip"),
+          userAgent: p("userAgent"),
+        })
+        .prepare(),
+    insertToken: () =>
+      db
+        .insert(refreshTokens)
+        .values({
+          id: p("id"),
+          sessionId: p("sessionId"),
+          tokenHash: p("tokenHash"),
+          createdAt: p("createdAt"),
+          expiresAt: p("expiresAt"),
+        })
+        .prepare(),
+    findByToken: () =>
+      db
+        .select({ token: refreshTokens, session: sessions, user: users })
+        .from(refreshTokens)
+        .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(eq(refreshTokens.tokenHash, p("hash")))
+        .prepare(),
+    successor: () =>
+      db
+        .select({
+          usedAt: refreshTokens.usedAt,
+          revokedAt: refreshTokens.revokedAt,
+          expiresAt: refreshTokens.expiresAt,
+        })
+        .from(refreshTokens)
+        .where(eq(refreshTokens.id, p("id")))
+        .prepare(),
+    spendToken: () =>
+      db
+        .update(refreshTokens)
+        .set({
+          usedAt: raw("now"),
+          successorId: raw("successorId"),
+          successorSealed: raw("successorSealed"),
+        })
+        .where(eq(refreshTokens.id, p("id")))
+        .prepare(),
+    touchSession: () =>
+      db
+        .update(sessions)
+        .set({ lastUsedAt: raw("now") })
+        .where(eq(sessions.id, p("id")))
+        .prepare(),
+    // Logout in one statement: the session of a token hash, if still live.
+    revokeByToken: () =>
+      db
+        .update(sessions)
+        .set({ revokedAt: raw("now"), revokeReason: raw("reason") })
+        .where(
+          and(
+            inArray(
+              sessions.id,
+              db
+                .select({ id: refreshTokens.sessionId })
+                .from(refreshTokens)
+                .where(eq(refreshTokens.tokenHash, p("hash"))),
+            ),
+            isNull(sessions.revokedAt),
+          ),
+        )
+        .returning({ sessionId: sessions.id, userId: sessions.userId })
+        .prepare(),
+    revokeSession: () =>
+      db
+        .update(sessions)
+        .set({ revokedAt: raw("now"), revokeReason: raw("reason") })
+        .where(and(eq(sessions.id, p("id")), isNull(sessions.revokedAt)))
+        .prepare(),
+    revokeTokens: () =>
+      db
+        .update(refreshTokens)
+        .set({ revokedAt: raw("now") })
+        .where(
+          and(
+            eq(refreshTokens.sessionId, p("sessionId")),
+            isNull(refreshTokens.revokedAt),
+          ),
+        )
+        .prepare(),
+  });
+
+  function revokeWhere(where: SQL | undefined, reason: string, now: Date): string[] {
+    return db.transaction((tx) => {
+      const ended = tx
+        .update(sessions)
+        .set({ revokedAt: now, revokeReason: reason })
+        .where(and(where, isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id })
+        .all()
+        .map((r) => r.id);
+      if (ended.length > 0) {
+        tx.update(refreshTokens)
+          .set({ revokedAt: now })
+          .where(
+            and(
+              inArray(refreshTokens.sessionId, ended),
+              isNull(refreshTokens.revokedAt),
+            ),
+          )
+          .run();
+      }
+      return ended;
+    }, IMMEDIATE);
+  }
+
+  return {
+    async createSession(session, token) {
+      const { insertSession, insertToken } = q;
+      db.transaction(() => {
+        insertSession.run({
+          id: session.id,
+          userId: session.userId,
+          createdAt: session.createdAt,
+          expiresAt: session.expiresAt,
+          ip: session.ip,
+          userAgent: session.userAgent,
+        });
+        insertToken.run({
+          ...token,
+          sessionId: session.id,
+          createdAt: session.createdAt,
+        });
+      }, IMMEDIATE);
+    },
+
+    async rotateRefreshToken(input): Promise<RotateResult> {
+      const { now } = input;
+      const s = q;
+      return db.transaction((): RotateResult => {
+        const found = s.findByToken.get({ hash: input.tokenHash });
+        // The successor of a spent token, in the same IMMEDIATE transaction.
+        const successor = found?.token.successorId
+          ? s.successor.get({ id: found.token.successorId })
+          : undefined;
+        const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
+        if (!found || decision === "invalid") return { kind: "invalid" };
+        const session = toSession(found.session);
+        const user = toUser(found.user);
+        if (decision === "revoke") {
+          const at = now.getTime();
+          s.revokeSession.run({
+            id: session.id,
+            now: at,
+            reason: "refresh_token_reuse",
+          });
+          s.revokeTokens.run({ sessionId: session.id, now: at });
+          return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
+        }
+        if (decision === "reuse") {
+          return {
+            kind: "reused",
+            session,
+            user,
+            successorSealed: found.token.successorSealed ?? "",
+            expiresAt: successor?.expiresAt ?? now,
+          };
+        }
+        const expiresAt = new Date(
+          Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
+        );
+        s.spendToken.run({
+          id: found.token.id,
+          now: now.getTime(),
+          successorId: input.successor.id,
+          successorSealed: input.successorSealed,
+        });
+        s.insertToken.run({
+          ...input.successor,
+          sessionId: session.id,
+          createdAt: now,
+          expiresAt,
+        });
+        s.touchSession.run({ id: session.id, now: now.getTime() });
+        return {
+          kind: "rotated",
+          session: { ...session, lastUsedAt: now },
+          user,
+          expiresAt,
+        };
+      }, IMMEDIATE);
+    },
+
+    async findLiveSession(sessionId, userId, now) {
+      // Synchronous, so no other statement of this process runs between the
+      // two reads; another process deleting the user in between leaves
+      // `user` null, which is "not live", as the join would have said.
+      const { liveSession, liveUser } = q;
+      const s = liveSession.get(sessionId, userId, now.getTime());
+      if (!s) return null;
+      const u = liveUser.get(userId);
+      if (!u) return null;
+      return {
+        session: {
+          id: s.id,
+          userId: s.user_id,
+          createdAt: new Date(s.created_at),
+          lastUsedAt: new Date(s.last_used_at),
+          expiresAt: new Date(s.expires_at),
+          revokedAt: null,
+          ip: s.ip,
+          userAgent: s.user_agent,
+        },
+        user: {
+          id: u.id,
+          email: u.email,
+          emailVerified: u.email_verified === 1,
+          name: u.name,
+          passwordHash: u.password_hash,
+          roles: JSON.parse(u.roles) as string[],
+          disabled: false,
+          createdAt: new Date(u.created_at),
+          updatedAt: new Date(u.updated_at),
+        },
+      };
+    },
+
+    async listLiveSessions(userId, now) {
+      const rows = db
+        .select({ s: sessions, tokenExpiresAt: refreshTokens.expiresAt })
+        .from(sessions)
+        .innerJoin(
+          refreshTokens,
+          and(eq(refreshTokens.sessionId, sessions.id), liveToken(now)),
+        )
+        .where(
+          and(
+            eq(sessions.userId, userId),
+            isNull(sessions.revokedAt),
+            gt(sessions.expiresAt, now),
+          ),
+        )
+        .orderBy(desc(sessions.lastUsedAt))
+        .all();
+      return rows.map((r) => ({ ...toSession(r.s), expiresAt: r.tokenExpiresAt }));
+    },
+
+    async revokeSession(sessionId, userId, reason, now) {
+      const where = and(
+        eq(sessions.id, sessionId),
+        userId ? eq(sessions.userId, userId) : undefined,
+      );
+      return (
+        revokeWhere(and(where, gt(sessions.expiresAt, now)), reason, now).length > 0
+      );
+    },
+
+    async revokeSessionByToken(hash, reason, now) {
+      const { revokeByToken, revokeTokens } = q;
+      return db.transaction(() => {
+        const at = now.getTime();
+        const ended = revokeByToken.get({ hash, now: at, reason });
+        if (ended) revokeTokens.run({ sessionId: ended.sessionId, now: at });
+        return ended ?? null;
+      }, IMMEDIATE);
+    },
+
+    async revokeUserSessions(userId, reason, now, exceptSessionId) {
+      const where = and(
+        eq(sessions.userId, userId),
+        exceptSessionId ? ne(sessions.id, exceptSessionId) : undefined,
+      );
+      return revokeWhere(where, reason, now).length;
+    },
+  };
+}
