@@ -1,78 +1,46 @@
 /**
- * Accounts and the token lifecycle: register, login, refresh rotation, logout,
- * and what a signed-in user can do to their own account and sessions.
+ * Accounts: register, login, and what a signed-in user may change about
+ * their own account. Sessions and tokens are ./sessions.ts; passwords are
+ * ./passwords.ts.
  */
-import { createAuditor } from "./audit.ts";
-import { randomToken, seal, sha256, tokenHash, unseal } from "./crypto.ts";
-import { normalizeEmail } from "./email.ts";
-import { AuthError } from "./errors.ts";
+import { auditEvent, createAuditor } from "./audit.ts";
+import { randomToken } from "./crypto.ts";
+import { lookupEmail } from "./email.ts";
+import type { EmailFlows } from "./email-flows.ts";
+import { AuthError, invalidToken } from "./errors.ts";
+import type { Limits } from "./limits.ts";
+import { hashPassword, verifyPassword } from "./password-hashing.ts";
 import type { PasswordPolicy } from "./password-policy.ts";
-import type {
-  AccessClaims,
-  Actor,
-  AuditStore,
-  Clock,
-  Hasher,
-  Session,
-  SessionStore,
-  TokenSigner,
-  User,
-  UserRecord,
-  UserStore,
-} from "./ports.ts";
+import type { Actor, AuditStore, Clock, Hasher, User, UserStore } from "./ports.ts";
+import type { Principal, Sessions, TokenResult } from "./sessions.ts";
 import { createUserRecord, toPublicUser } from "./users.ts";
 
 export interface AccountSettings {
-  accessTokenTtl: number;
-  refreshIdleTtl: number;
-  refreshAbsoluteTtl: number;
-  refreshReuseInterval: number;
   registrationOpen: boolean;
+  /** REQUIRE_EMAIL_VERIFICATION: login needs a verified address; register mails one. */
+  requireEmailVerification?: boolean;
 }
 
 export interface AccountDeps {
   users: UserStore;
-  sessions: SessionStore;
   audit: AuditStore;
   hasher: Hasher;
-  signer: TokenSigner;
+  sessions: Sessions;
   clock: Clock;
   newId: () => string;
   policy: PasswordPolicy;
+  /** The failed-login budgets (./limits.ts). */
+  limits: Pick<Limits, "beforeLogin">;
+  /** The verification mail register queues (./email-flows.ts). */
+  verification?: Pick<EmailFlows, "verificationForNewUser" | "newUserMailQueued">;
   settings: AccountSettings;
 }
 
-export interface TokenResult {
-  accessToken: string;
-  expiresIn: number;
-  refreshToken: string;
-  refreshExpiresIn: number;
-  user: User;
-}
-
-/** Who is calling, once their access token and session have been checked. */
-export interface Principal {
-  user: UserRecord;
-  session: Session;
-  claims: AccessClaims;
-}
-
-export interface SessionView extends Omit<Session, "revokedAt" | "userId"> {
-  current: boolean;
-}
-
-// The key that seals a successor refresh token is derived from the token it
-// replaces: only a caller presenting that token can open it, and the stored
-// SHA-256 of the token (no domain prefix) reveals nothing about this key.
-const SUCCESSOR_DOMAIN = "authd/refresh-successor\0";
-
 const invalidCredentials = () =>
   new AuthError("invalid_credentials", "the email or password is not correct");
-const invalidGrant = () =>
-  new AuthError("invalid_grant", "the refresh token is invalid, expired or revoked");
 
 export function createAccounts(deps: AccountDeps) {
-  const { users, sessions, hasher, signer, clock, settings } = deps;
+  const { users, hasher, clock, settings } = deps;
   const audit = createAuditor(deps.audit, clock, deps.newId);
   let dummyHash: Promise<string> | undefined;
   // Unknown emails are verified against a hash with the live parameters, so a
@@ -81,55 +49,6 @@ export function createAccounts(deps: AccountDeps) {
     dummyHash ??= hasher.hash(randomToken());
     return dummyHash;
   };
-  const seconds = (until: Date, now: Date) =>
-    Math.max(0, Math.floor((until.getTime() - now.getTime()) / 1000));
-
-  async function tokens(
-    user: UserRecord,
-    sessionId: string,
-    refresh: string,
-    refreshExpiresAt: Date,
-  ) {
-    const accessToken = await signer.sign({
-      sub: user.id,
-      sid: sessionId,
-      roles: user.roles,
-    });
-    return {
-      accessToken,
-      expiresIn: settings.accessTokenTtl,
-      refreshToken: refresh,
-      refreshExpiresIn: seconds(refreshExpiresAt, clock.now()),
-      user: toPublicUser(user),
-    } satisfies TokenResult;
-  }
-
-  async function startSession(user: UserRecord, actor: Actor): Promise<TokenResult> {
-    const now = clock.now();
-    const session: Session = {
-      id: deps.newId(),
-      userId: user.id,
-      createdAt: now,
-      lastUsedAt: now,
-      expiresAt: new Date(now.getTime() + settings.refreshAbsoluteTtl * 1000),
-      revokedAt: null,
-      ip: actor.ip ?? null,
-      userAgent: actor.userAgent?.slice(0, 512) ?? null,
-    };
-    const refresh = randomToken();
-    const expiresAt = new Date(
-      Math.min(
-        now.getTime() + settings.refreshIdleTtl * 1000,
-        session.expiresAt.getTime(),
-      ),
-    );
-    await sessions.createSession(session, {
-      id: deps.newId(),
-      tokenHash: tokenHash(refresh),
-      expiresAt,
-    });
-    return tokens(user, session.id, refresh, expiresAt);
-  }
 
   return {
     /** Computes the dummy hash ahead of the first login for an unknown email. */
@@ -146,32 +65,58 @@ export function createAccounts(deps: AccountDeps) {
           "registration is closed on this server",
         );
       }
-      deps.policy.check(input.password, input.email);
+      await deps.policy.screen(input.password, input.email);
       const user = createUserRecord(
         { email: input.email, name: input.name ?? null, roles: ["user"] },
-        await hasher.hash(input.password),
+        await hashPassword(hasher, input.password),
         deps.newId(),
         clock.now(),
       );
-      await users.insertUser(user);
-      await audit({ ...actor, actorId: user.id }, "user.register", { userId: user.id });
-      return startSession(user, actor);
+      // With verification required, the mail is queued in the same transaction.
+      const mail =
+        settings.requireEmailVerification && deps.verification
+          ? deps.verification.verificationForNewUser(user.id, user.email)
+          : null;
+      // The user, their first session and the audit event in one transaction.
+      const s = deps.sessions.prepare(user.id, actor);
+      await users.createUserWithSession(
+        user,
+        s.session,
+        {
+          id: s.refreshTokenId,
+          tokenHash: s.refreshTokenHash,
+          expiresAt: s.refreshExpiresAt,
+        },
+        auditEvent(clock, deps.newId, { ...actor, actorId: user.id }, "user.register", {
+          userId: user.id,
+          ...(mail ? { detail: { verification_outbox_id: mail.mail.id } } : {}),
+        }),
+        mail ?? undefined,
+      );
+      if (mail) await deps.verification?.newUserMailQueued(user.email);
+      return deps.sessions.issue(user, s);
     },
 
-    /** Same answer and the same work for an unknown email, a wrong password or a disabled account. */
+    /**
+     * Same answer and the same work for an unknown email, a wrong password or
+     * a disabled account. The failed-login budgets come first, so a 429 costs
+     * no hash; then the verification; then the count.
+     */
     async login(
       input: { email: string; password: string },
       actor: Actor,
     ): Promise<TokenResult> {
-      const user = await users.findUserByEmail(normalizeEmail(input.email));
+      const attempt = await deps.limits.beforeLogin(input.email, actor.ip ?? null);
+      const user = await users.findUserByEmail(lookupEmail(input.email));
       const hash = user?.passwordHash ?? (await getDummyHash());
-      const ok = await hasher.verify(input.password, hash);
+      const { ok, rehash } = await verifyPassword(hasher, input.password, hash);
       if (!user?.passwordHash || !ok || user.disabled) {
         const reason = !user
           ? "unknown_email"
           : user.disabled
             ? "disabled"
             : "wrong_password";
+        await attempt.failed();
         await audit(actor, "user.login", {
           userId: user?.id,
           outcome: "failure",
@@ -179,92 +124,28 @@ export function createAccounts(deps: AccountDeps) {
         });
         throw invalidCredentials();
       }
+      if (settings.requireEmailVerification && !user.emailVerified) {
+        // Only after the right password: a guesser learns nothing from a 403.
+        // Not a failed login (the password was right), and not a success.
+        await audit(actor, "user.login", {
+          userId: user.id,
+          outcome: "failure",
+          detail: { reason: "email_not_verified" },
+        });
+        throw new AuthError(
+          "email_not_verified",
+          "confirm your email address first: use the link we mailed, or ask for a new one",
+        );
+      }
       let current = user;
-      if (hasher.needsRehash(user.passwordHash)) {
-        const passwordHash = await hasher.hash(input.password);
+      if (rehash) {
+        const passwordHash = await hashPassword(hasher, input.password);
         current =
           (await users.updateUser(user.id, { passwordHash }, clock.now())) ?? user;
       }
+      await attempt.succeeded(user.id);
       await audit({ ...actor, actorId: user.id }, "user.login", { userId: user.id });
-      return startSession(current, actor);
-    },
-
-    /**
-     * Exchanges a refresh token for a new pair. The old token is spent; a
-     * repeat within REFRESH_REUSE_INTERVAL gets the same successor, a later
-     * one revokes the whole session (the token was probably stolen).
-     */
-    async refresh(presented: string, actor: Actor): Promise<TokenResult> {
-      const successor = randomToken();
-      const sealKey = sha256(presented, SUCCESSOR_DOMAIN);
-      const result = await sessions.rotateRefreshToken({
-        tokenHash: tokenHash(presented),
-        now: clock.now(),
-        reuseIntervalMs: settings.refreshReuseInterval * 1000,
-        idleTtlMs: settings.refreshIdleTtl * 1000,
-        successor: { id: deps.newId(), tokenHash: tokenHash(successor) },
-        successorSealed: seal(sealKey, successor),
-      });
-      switch (result.kind) {
-        case "rotated":
-          return tokens(result.user, result.session.id, successor, result.expiresAt);
-        case "reused":
-          return tokens(
-            result.user,
-            result.session.id,
-            unseal(sealKey, result.successorSealed),
-            result.expiresAt,
-          );
-        case "reuse_detected":
-          await audit(actor, "session.refresh_reuse", {
-            userId: result.userId,
-            outcome: "failure",
-            detail: { session_id: result.sessionId },
-          });
-          throw invalidGrant();
-        case "invalid":
-          throw invalidGrant();
-      }
-    },
-
-    /** Ends the session of a refresh token; unknown tokens are fine (idempotent). */
-    async logout(presented: string, actor: Actor): Promise<void> {
-      const ended = await sessions.revokeSessionByToken(
-        tokenHash(presented),
-        "logout",
-        clock.now(),
-      );
-      if (ended) {
-        await audit({ ...actor, actorId: ended.userId }, "session.logout", {
-          userId: ended.userId,
-          detail: { session_id: ended.sessionId },
-        });
-      }
-    },
-
-    /** Checks an access token and that its session and user are still live. */
-    async authenticate(accessToken: string): Promise<Principal> {
-      const claims = await signer.verify(accessToken);
-      const live = await sessions.findLiveSession(claims.sid, claims.sub, clock.now());
-      if (!live)
-        throw new AuthError(
-          "invalid_token",
-          "the session of this access token has ended",
-        );
-      return { ...live, claims };
-    },
-
-    async logoutAll(p: Principal, actor: Actor): Promise<number> {
-      const count = await sessions.revokeUserSessions(
-        p.user.id,
-        "logout_all",
-        clock.now(),
-      );
-      await audit(actor, "session.logout_all", {
-        userId: p.user.id,
-        detail: { sessions: count },
-      });
-      return count;
+      return deps.sessions.start(current, actor);
     },
 
     async updateMe(
@@ -279,70 +160,12 @@ export function createAccounts(deps: AccountDeps) {
         { name: patch.name },
         clock.now(),
       );
-      if (!updated)
-        throw new AuthError("invalid_token", "the account no longer exists");
+      if (!updated) throw invalidToken("account_gone");
       await audit(actor, "user.update", {
         userId: p.user.id,
         detail: { fields: ["name"] },
       });
       return toPublicUser(updated);
-    },
-
-    /** Needs the current password; ends every other session of the user. */
-    async changePassword(
-      p: Principal,
-      input: { currentPassword: string; newPassword: string },
-      actor: Actor,
-    ): Promise<void> {
-      const ok = p.user.passwordHash
-        ? await hasher.verify(input.currentPassword, p.user.passwordHash)
-        : false;
-      if (!ok) {
-        await audit(actor, "user.password_change", {
-          userId: p.user.id,
-          outcome: "failure",
-        });
-        throw new AuthError(
-          "invalid_credentials",
-          "the current password is not correct",
-        );
-      }
-      deps.policy.check(input.newPassword, p.user.email, "/new_password");
-      const passwordHash = await hasher.hash(input.newPassword);
-      const now = clock.now();
-      await users.updateUser(p.user.id, { passwordHash }, now);
-      const ended = await sessions.revokeUserSessions(
-        p.user.id,
-        "password_change",
-        now,
-        p.session.id,
-      );
-      await audit(actor, "user.password_change", {
-        userId: p.user.id,
-        detail: { sessions_ended: ended },
-      });
-    },
-
-    async listSessions(p: Principal): Promise<SessionView[]> {
-      const list = await sessions.listLiveSessions(p.user.id, clock.now());
-      return list.map(({ revokedAt: _, userId: __, ...s }) => ({
-        ...s,
-        current: s.id === p.session.id,
-      }));
-    },
-
-    async revokeSession(p: Principal, sessionId: string, actor: Actor): Promise<void> {
-      const ended = await sessions.revokeSession(
-        sessionId,
-        p.user.id,
-        "revoked_by_user",
-        clock.now(),
-      );
-      if (!ended) throw new AuthError("not_found", "no such session");
-      await audit(actor, "session.revoke", {
-        userId: p.user.id,
-        detail: { session_id: sessionId },
-      });
     },
   };
 }

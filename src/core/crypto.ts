@@ -2,7 +2,13 @@
  * Small primitives the core needs: random opaque tokens, hashes for storing
  * them, and AES-256-GCM sealing (signing keys at rest, refresh successors).
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+} from "node:crypto";
 
 /** 256 bits from the CSPRNG, base64url: opaque tokens (refresh tokens). */
 export const randomToken = (bytes = 32): string =>
@@ -36,3 +42,11 @@ export function unseal(key: Uint8Array, sealed: string): string {
     decipher.final(),
   ]).toString("utf8");
 }
+
+/**
+ * A key for one purpose derived from a master key (HMAC-SHA256 as a PRF):
+ * what the key-encryption key seals for the outbox cannot be opened as, or
+ * confused with, what it seals for the signing keys.
+ */
+export const deriveKey = (key: Uint8Array, purpose: string): Uint8Array =>
+  createHmac("sha256", key).update(purpose).digest();

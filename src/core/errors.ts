@@ -14,10 +14,14 @@ export const ERROR_CODES = [
   "invalid_token",
   "invalid_credentials",
   "invalid_grant",
+  "invalid_link_token",
   "forbidden",
+  "email_not_verified",
+  "last_admin",
   "email_taken",
   "registration_closed",
   "conflict",
+  "password_breached",
   "rate_limited",
   "unavailable",
   "internal_error",
@@ -31,16 +35,26 @@ export interface FieldError {
   message: string;
 }
 
-/** The one error class the core throws; `code` is stable and safe to show. */
+/**
+ * The one error class the core throws; `code` is stable and safe to show.
+ * `reason` is for the log and metrics only: a short machine-readable word
+ * (`unknown_kid`, `session_ended` …) that the client is never told.
+ */
 export class AuthError extends Error {
+  readonly reason?: string;
+  /** Whole seconds the client should wait (429 `rate_limited`): `Retry-After`. */
+  readonly retryAfter?: number;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly errors?: FieldError[],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string; retryAfter?: number },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AuthError";
+    if (options?.reason !== undefined) this.reason = options.reason;
+    if (options?.retryAfter !== undefined) this.retryAfter = options.retryAfter;
   }
 }
 
@@ -49,3 +63,14 @@ export const isAuthError = (e: unknown): e is AuthError => e instanceof AuthErro
 /** A 422 for one field, the shape clients get from schema validation too. */
 export const fieldError = (path: string, message: string): AuthError =>
   new AuthError("validation_failed", message, [{ path, message }]);
+
+/**
+ * Every rejected access token gets this one detail, whatever the cause: a
+ * different wording per cause would tell an attacker whether a kid exists or
+ * whether a stolen token's session was ended. The cause is the `reason`.
+ */
+export const INVALID_TOKEN_DETAIL = "the access token is invalid or expired";
+
+/** A 401 invalid_token; `reason` goes to the debug log, never to the client. */
+export const invalidToken = (reason: string, cause?: unknown): AuthError =>
+  new AuthError("invalid_token", INVALID_TOKEN_DETAIL, undefined, { cause, reason });

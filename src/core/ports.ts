@@ -1,8 +1,10 @@
 /**
  * The narrow ports the core needs. Stores are implemented once per dialect in
  * src/db; hasher, token signer and key factory in src/infra. The core never
- * sees a driver, a transaction or the environment.
+ * sees a driver, a transaction or the environment. Abuse protection and
+ * email have their own files (limit-ports.ts, mail-ports.ts), re-exported here.
  */
+import type { IssuedMail } from "./mail-ports.ts";
 
 export interface User {
   id: string;
@@ -43,8 +45,9 @@ export type UserPatch = Partial<
 >;
 
 export interface UserFilter {
+  /** Exact, already normalised email. */
   email?: string;
-  /** Substring of email or name. */
+  /** Prefix of the email or of the name, case-insensitive. */
   q?: string;
   role?: string;
   disabled?: boolean;
@@ -53,17 +56,73 @@ export interface UserFilter {
   afterId?: string;
 }
 
+/**
+ * The outcome of a change that must leave an active admin behind: applied
+ * (`after` is null for a delete), refused because it would take away the
+ * last active admin (nothing changed), or no such user.
+ */
+export type GuardedChange =
+  | { kind: "done"; before: UserRecord; after: UserRecord | null }
+  | { kind: "last_admin"; before: UserRecord }
+  | { kind: "not_found" };
+
 export interface UserStore {
   /** Throws AuthError("email_taken") when the normalised email exists. */
   insertUser(user: UserRecord): Promise<void>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
   findUserById(id: string): Promise<UserRecord | null>;
-  /** Returns the updated user, or null when there is none with that id. */
+  /**
+   * Returns the updated user, or null when there is none with that id. Not
+   * for roles or `disabled`: those go through `updateUserKeepingAdmin`. A new
+   * password hash deletes the user's reset token in the same transaction: a
+   * reset link dies whenever the password changes, by whatever route.
+   */
   updateUser(id: string, patch: UserPatch, now: Date): Promise<UserRecord | null>;
-  deleteUser(id: string): Promise<boolean>;
   /** Inserts in one transaction, skipping existing emails; returns the emails created. */
   insertUsersIfAbsent(users: UserRecord[]): Promise<string[]>;
+  /**
+   * Registration in one transaction: the user, their first session and
+   * refresh token, and the audit event — all of them or none (a crash after
+   * the user row must not leave an account nobody signed in to). Throws
+   * AuthError("email_taken") when the normalised email exists.
+   */
+  createUserWithSession(
+    user: UserRecord,
+    session: Session,
+    token: NewRefreshToken,
+    event: AuditEvent,
+    /** The verification mail, when one is required: in the same transaction. */
+    mail?: IssuedMail,
+  ): Promise<void>;
+  /**
+   * Changes a user's email from `from` to `to` only if it is still `from`:
+   * "taken" when another account has `to`, "changed" when the row is gone
+   * or holds another email by now. Used by the email data step.
+   */
+  renameUserEmail(
+    id: string,
+    from: string,
+    to: string,
+    now: Date,
+  ): Promise<"renamed" | "taken" | "changed">;
   listUsers(filter: UserFilter): Promise<UserRecord[]>;
+}
+
+/**
+ * Changes that could take away the last active admin (enabled, with the
+ * admin role). Each is one atomic step that serialises with every other
+ * such step — on PostgreSQL across daemons and the CLI — so two admins
+ * demoting each other at once never leave zero.
+ */
+export interface UserAdminStore {
+  /** Applies the patch (stamping updatedAt) unless it leaves no active admin. */
+  updateUserKeepingAdmin(
+    id: string,
+    patch: UserPatch,
+    now: Date,
+  ): Promise<GuardedChange>;
+  /** Deletes the user (sessions go by cascade) unless it is the last active admin. */
+  deleteUserKeepingAdmin(id: string): Promise<GuardedChange>;
 }
 
 export type RotateResult =
@@ -174,6 +233,8 @@ export interface AuditEvent {
 export interface AuditFilter {
   userId?: string;
   action?: string;
+  /** Only events at or after this time. */
+  since?: Date;
   limit: number;
   /** Keyset cursor: events older than this id (ids are time-ordered). */
   beforeId?: string;
@@ -181,7 +242,10 @@ export interface AuditFilter {
 
 export interface AuditStore {
   appendAudit(event: AuditEvent): Promise<void>;
+  /** Newest first (by id, which is time-ordered). */
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
+  /** Deletes up to `batch` events older than `before`; returns how many. */
+  pruneAudit(before: Date, batch: number): Promise<number>;
 }
 
 export interface Hasher {
@@ -224,3 +288,13 @@ export interface Actor {
   userAgent?: string | null;
   requestId?: string | null;
 }
+
+/** The few log calls the core makes, structurally a pino logger. */
+export interface EventLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export type * from "./limit-ports.ts";
+export type * from "./mail-ports.ts";

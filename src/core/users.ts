@@ -1,11 +1,15 @@
 /**
- * User management on behalf of an operator or an admin: what `authctl users`
- * and (later) the admin API call. Every change is audited; disabling,
- * deleting or setting a password ends the user's sessions.
+ * User management on behalf of an operator (`authctl users …`) or an admin
+ * (the /users admin API): one path for both, so the rules hold however a
+ * change arrives. Roles are validated on every write; disabling, deleting or
+ * setting a password ends the user's sessions; no change may take away the
+ * last active admin (409 `last_admin`); every change, and every refusal of
+ * one, is audited with the changed fields before and after.
  */
 import { createAuditor } from "./audit.ts";
-import { isValidEmail, normalizeEmail } from "./email.ts";
-import { AuthError, fieldError } from "./errors.ts";
+import { lookupEmail, normalizeEmail } from "./email.ts";
+import { AuthError, fieldError, isAuthError } from "./errors.ts";
+import { hashPassword } from "./password-hashing.ts";
 import type { PasswordPolicy } from "./password-policy.ts";
 import type {
   Actor,
@@ -15,21 +19,23 @@ import type {
   Session,
   SessionStore,
   User,
-  UserFilter,
+  UserAdminStore,
+  UserPatch,
   UserRecord,
   UserStore,
 } from "./ports.ts";
+import { DEFAULT_ROLES, validateRoles } from "./roles.ts";
+import { applied, changeEvents } from "./user-changes.ts";
+import { createUserImport } from "./user-import.ts";
 
-export const ROLE_PATTERN = /^[a-z][a-z0-9_:-]{0,63}$/;
-const IMPORTABLE_HASH =
-  /^(\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}|\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$\S+)$/;
+export type { ImportResult } from "./user-import.ts";
 
 /** A new user record with a normalised email; validates email and roles. */
 export function createUserRecord(
   input: {
     email: string;
     name?: string | null;
-    roles?: string[];
+    roles?: readonly string[];
     emailVerified?: boolean;
   },
   passwordHash: string | null,
@@ -37,17 +43,12 @@ export function createUserRecord(
   now: Date,
 ): UserRecord {
   const email = normalizeEmail(input.email);
-  if (!isValidEmail(email)) throw fieldError("/email", "must be an email address");
-  const roles = [...new Set(input.roles ?? ["user"])];
-  const badRole = roles.find((r) => !ROLE_PATTERN.test(r));
-  if (badRole !== undefined)
-    throw fieldError("/roles", `"${badRole}" is not a valid role name`);
   return {
     id,
     email,
     emailVerified: input.emailVerified ?? false,
     name: input.name ?? null,
-    roles,
+    roles: validateRoles(input.roles ?? DEFAULT_ROLES),
     disabled: false,
     passwordHash,
     createdAt: now,
@@ -58,8 +59,14 @@ export function createUserRecord(
 /** The user as clients see it: never a hash. */
 export const toPublicUser = ({ passwordHash: _, ...user }: UserRecord): User => user;
 
+/**
+ * A user as the CLI names one (an id, or an email: anything with an `@`) or
+ * as the API does (`{ id }`: an id only, so `/users/a@b` is simply not found).
+ */
+export type UserRef = string | { id: string };
+
 export interface UserAdminDeps {
-  users: UserStore;
+  users: UserStore & UserAdminStore;
   sessions: SessionStore;
   audit: AuditStore;
   hasher: Hasher;
@@ -78,15 +85,52 @@ export interface NewUserInput {
   emailVerified?: boolean;
 }
 
-export interface ImportResult {
-  created: string[];
-  skipped: string[];
-  rejected: { line: number; reason: string }[];
+/** What an admin may change about a user; an absent field is left alone. */
+export interface UserChanges {
+  name?: string | null;
+  roles?: string[];
+  disabled?: boolean;
+  emailVerified?: boolean;
 }
 
+export interface UserQuery {
+  /** Exact match after normalisation (trim, NFC, lower case). */
+  email?: string;
+  /** Prefix of the email or the name, case-insensitive. */
+  q?: string;
+  role?: string;
+  disabled?: boolean;
+  limit: number;
+  /** Keyset: users whose id sorts after this one (ids are UUIDv7, time-ordered). */
+  after?: string;
+}
+
+/** One page, and the id to continue after (null on the last page). */
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+const IMPORTABLE_HASH =
+  /^(\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}|\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$\S+)$/;
+
+/**
+ * The one core path for managing users, shared by the admin API and
+ * `authctl`: create, list, update (name, roles, disabled, email_verified),
+ * set a password, delete, and a user's sessions.
+ */
 export function createUserAdmin(deps: UserAdminDeps) {
   const { users, sessions, clock } = deps;
   const audit = createAuditor(deps.audit, clock, deps.newId);
+
+  const label = (ref: UserRef) => (typeof ref === "string" ? ref : ref.id);
+  const notFound = (ref: UserRef) =>
+    new AuthError("not_found", `no user ${label(ref)}`);
+  const lastAdmin = () =>
+    new AuthError(
+      "last_admin",
+      "this would leave no active admin; give another user the admin role first",
+    );
 
   async function record(input: NewUserInput): Promise<UserRecord> {
     if (input.password !== undefined && input.passwordHash !== undefined) {
@@ -101,118 +145,169 @@ export function createUserAdmin(deps: UserAdminDeps) {
         "must be a bcrypt ($2a$/$2b$/$2y$) or argon2 hash",
       );
     }
-    if (input.password !== undefined) deps.policy.check(input.password, input.email);
+    if (input.roles !== undefined) validateRoles(input.roles);
+    if (input.password !== undefined)
+      await deps.policy.screen(input.password, input.email);
     const hash =
       input.password !== undefined
-        ? await deps.hasher.hash(input.password)
+        ? await hashPassword(deps.hasher, input.password)
         : (input.passwordHash ?? null);
     return createUserRecord(input, hash, deps.newId(), clock.now());
   }
 
-  async function mustFind(idOrEmail: string): Promise<UserRecord> {
-    const user = idOrEmail.includes("@")
-      ? await users.findUserByEmail(normalizeEmail(idOrEmail))
-      : await users.findUserById(idOrEmail);
-    if (!user) throw new AuthError("not_found", `no user ${idOrEmail}`);
+  async function mustFind(ref: UserRef): Promise<UserRecord> {
+    const user =
+      typeof ref === "string" && ref.includes("@")
+        ? await users.findUserByEmail(lookupEmail(ref))
+        : await users.findUserById(typeof ref === "string" ? ref : ref.id);
+    if (!user) throw notFound(ref);
     return user;
   }
 
-  async function change(
-    idOrEmail: string,
-    patch: Parameters<UserStore["updateUser"]>[1],
-    action: string,
-    actor: Actor,
-    detail?: Record<string, unknown>,
-  ): Promise<User> {
-    const user = await mustFind(idOrEmail);
+  /** The id a ref names; an API ref needs no lookup (the change reports not_found). */
+  const idOf = async (ref: UserRef): Promise<string> =>
+    typeof ref === "string" ? (await mustFind(ref)).id : ref.id;
+
+  async function update(ref: UserRef, changes: UserChanges, actor: Actor) {
+    const patch: UserPatch = {};
+    if (changes.name !== undefined) patch.name = changes.name;
+    if (changes.roles !== undefined) patch.roles = validateRoles(changes.roles);
+    if (changes.disabled !== undefined) patch.disabled = changes.disabled;
+    if (changes.emailVerified !== undefined)
+      patch.emailVerified = changes.emailVerified;
+    // Nothing to change: no write, no updated_at bump, no audit event.
+    if (Object.keys(patch).length === 0) return toPublicUser(await mustFind(ref));
+    const id = await idOf(ref);
     const now = clock.now();
-    const updated = await users.updateUser(user.id, patch, now);
-    if (!updated) throw new AuthError("not_found", `no user ${idOrEmail}`);
-    let ended = 0;
-    if (patch.disabled === true || patch.passwordHash !== undefined) {
-      ended = await sessions.revokeUserSessions(user.id, action, now);
+    const result = await users.updateUserKeepingAdmin(id, patch, now);
+    if (result.kind === "not_found") throw notFound(ref);
+    if (result.kind === "last_admin") {
+      for (const e of changeEvents(result.before, applied(result.before, patch))) {
+        await audit(actor, e.action, {
+          userId: id,
+          outcome: "failure",
+          detail: { ...e.detail, reason: "last_admin" },
+        });
+      }
+      throw lastAdmin();
     }
-    await audit(actor, action, {
-      userId: user.id,
-      detail: { ...detail, sessions_ended: ended },
-    });
-    return toPublicUser(updated);
+    const after = result.after ?? result.before;
+    // Disabling ends every session; the daemon already refuses a disabled
+    // user's tokens, this also stops their refresh tokens for good.
+    const ended =
+      patch.disabled === true
+        ? await sessions.revokeUserSessions(id, "user_disabled", now)
+        : 0;
+    for (const e of changeEvents(result.before, after)) {
+      const detail =
+        e.action === "user.disable" ? { ...e.detail, sessions_ended: ended } : e.detail;
+      await audit(actor, e.action, { userId: id, detail });
+    }
+    return toPublicUser(after);
   }
 
   return {
-    /** Looks a user up by id or by email. */
-    get: async (idOrEmail: string): Promise<User> =>
-      toPublicUser(await mustFind(idOrEmail)),
+    /** Looks a user up by id or (CLI) by email. */
+    get: async (ref: UserRef): Promise<User> => toPublicUser(await mustFind(ref)),
 
+    /** Creates a user; the password passes the same policy as at register. */
     async create(input: NewUserInput, actor: Actor): Promise<User> {
       const user = await record(input);
-      await users.insertUser(user);
+      try {
+        await users.insertUser(user);
+      } catch (e) {
+        if (isAuthError(e) && e.code === "email_taken") {
+          await audit(actor, "user.create", {
+            outcome: "failure",
+            detail: { email: user.email, reason: "email_taken" },
+          });
+        }
+        throw e;
+      }
       await audit(actor, "user.create", {
         userId: user.id,
-        detail: { roles: user.roles },
+        detail: { email: user.email, name: user.name, roles: user.roles },
       });
       return toPublicUser(user);
     },
 
-    async list(
-      filter: UserFilter,
-    ): Promise<{ items: User[]; nextCursor: string | null }> {
-      const rows = await users.listUsers({ ...filter, limit: filter.limit + 1 });
-      const items = rows.slice(0, filter.limit).map(toPublicUser);
-      const more = rows.length > filter.limit;
-      return { items, nextCursor: more ? (items.at(-1)?.id ?? null) : null };
-    },
-
-    setDisabled: (idOrEmail: string, disabled: boolean, actor: Actor) =>
-      change(idOrEmail, { disabled }, disabled ? "user.disable" : "user.enable", actor),
-
-    async setPassword(
-      idOrEmail: string,
-      password: string,
-      actor: Actor,
-    ): Promise<User> {
-      const user = await mustFind(idOrEmail);
-      deps.policy.check(password, user.email);
-      return change(
-        user.id,
-        { passwordHash: await deps.hasher.hash(password) },
-        "user.set_password",
-        actor,
-      );
-    },
-
-    setRoles(idOrEmail: string, roles: string[], actor: Actor): Promise<User> {
-      const unique = [...new Set(roles)];
-      const bad = unique.find((r) => !ROLE_PATTERN.test(r));
-      if (bad !== undefined)
-        throw fieldError("/roles", `"${bad}" is not a valid role name`);
-      return change(idOrEmail, { roles: unique }, "user.set_roles", actor, {
-        roles: unique,
+    /** One page of users, oldest first, with the id to continue after. */
+    async list(query: UserQuery): Promise<Page<User>> {
+      const rows = await users.listUsers({
+        limit: query.limit + 1,
+        email: query.email !== undefined ? lookupEmail(query.email) : undefined,
+        q:
+          query.q !== undefined && query.q.trim() !== ""
+            ? query.q.trim().normalize("NFC").toLowerCase()
+            : undefined,
+        role:
+          query.role !== undefined
+            ? validateRoles([query.role], "/role")[0]
+            : undefined,
+        disabled: query.disabled,
+        afterId: query.after,
       });
+      const items = rows.slice(0, query.limit).map(toPublicUser);
+      const more = rows.length > query.limit;
+      return { items, next: more ? (items.at(-1)?.id ?? null) : null };
+    },
+
+    /** Changes name, roles, disabled and email_verified at once, atomically. */
+    update,
+
+    setDisabled: (ref: UserRef, disabled: boolean, actor: Actor) =>
+      update(ref, { disabled }, actor),
+
+    setRoles: (ref: UserRef, roles: string[], actor: Actor) =>
+      update(ref, { roles }, actor),
+
+    /** Sets a password (through the policy) and ends every session of the user. */
+    async setPassword(ref: UserRef, password: string, actor: Actor): Promise<User> {
+      const user = await mustFind(ref);
+      await deps.policy.screen(password, user.email);
+      const passwordHash = await hashPassword(deps.hasher, password);
+      const now = clock.now();
+      const updated = await users.updateUser(user.id, { passwordHash }, now);
+      if (!updated) throw notFound(ref);
+      const ended = await sessions.revokeUserSessions(user.id, "password_set", now);
+      await audit(actor, "user.set_password", {
+        userId: user.id,
+        detail: { sessions_ended: ended },
+      });
+      return toPublicUser(updated);
     },
 
     /** Deletes the user; sessions and refresh tokens go with it (cascade). */
-    async delete(idOrEmail: string, actor: Actor): Promise<void> {
-      const user = await mustFind(idOrEmail);
-      await users.deleteUser(user.id);
-      await audit(actor, "user.delete", {
-        userId: user.id,
-        detail: { email: user.email },
-      });
+    async delete(ref: UserRef, actor: Actor): Promise<User> {
+      const id = await idOf(ref);
+      const result = await users.deleteUserKeepingAdmin(id);
+      if (result.kind === "not_found") throw notFound(ref);
+      const { email, roles } = result.before;
+      if (result.kind === "last_admin") {
+        await audit(actor, "user.delete", {
+          userId: id,
+          outcome: "failure",
+          detail: { email, roles, reason: "last_admin" },
+        });
+        throw lastAdmin();
+      }
+      await audit(actor, "user.delete", { userId: id, detail: { email, roles } });
+      return toPublicUser(result.before);
     },
 
-    async listSessions(idOrEmail: string): Promise<Session[]> {
-      const user = await mustFind(idOrEmail);
+    /** The user's live sessions, most recently used first. */
+    async listSessions(ref: UserRef): Promise<Session[]> {
+      const user = await mustFind(ref);
       return sessions.listLiveSessions(user.id, clock.now());
     },
 
     /** Ends one session of the user, or all of them; returns how many ended. */
     async revokeSessions(
-      idOrEmail: string,
+      ref: UserRef,
       actor: Actor,
       sessionId?: string,
     ): Promise<number> {
-      const user = await mustFind(idOrEmail);
+      const user = await mustFind(ref);
       const now = clock.now();
       const count = sessionId
         ? Number(
@@ -233,52 +328,8 @@ export function createUserAdmin(deps: UserAdminDeps) {
       return count;
     },
 
-    /**
-     * Imports users all or nothing: every line is checked first, and if any
-     * is rejected nothing is written. Existing emails are skipped, so a
-     * re-run of the same file is a no-op.
-     */
-    async import(
-      lines: { line: number; input: NewUserInput }[],
-      actor: Actor,
-      options: {
-        /** Lines the caller could not even parse; they block the import too. */
-        unparsable?: ImportResult["rejected"];
-        onProgress?: (done: number, total: number) => void;
-      } = {},
-    ): Promise<ImportResult> {
-      const rejected: ImportResult["rejected"] = [...(options.unparsable ?? [])];
-      const records: UserRecord[] = [];
-      const seen = new Set<string>();
-      for (const [index, { line, input }] of lines.entries()) {
-        options.onProgress?.(index, lines.length);
-        try {
-          const r = await record(input);
-          if (seen.has(r.email))
-            throw new Error(`duplicate of an earlier line (${r.email})`);
-          seen.add(r.email);
-          records.push(r);
-        } catch (e) {
-          const reason =
-            e instanceof AuthError && e.errors?.[0]
-              ? `${e.errors[0].path.slice(1)} ${e.errors[0].message}`
-              : (e as Error).message;
-          rejected.push({ line, reason });
-        }
-      }
-      options.onProgress?.(lines.length, lines.length);
-      rejected.sort((a, b) => a.line - b.line);
-      if (rejected.length > 0) return { created: [], skipped: [], rejected };
-      const created = await users.insertUsersIfAbsent(records);
-      const createdSet = new Set(created);
-      const skipped = records
-        .filter((r) => !createdSet.has(r.email))
-        .map((r) => r.email);
-      await audit(actor, "user.import", {
-        detail: { created: created.length, skipped: skipped.length },
-      });
-      return { created, skipped, rejected };
-    },
+    /** JSON Lines import, all or nothing: see ./user-import.ts. */
+    import: createUserImport({ users, audit, record }),
   };
 }
 
