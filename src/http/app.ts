@@ -3,107 +3,140 @@
  * request gets — a request id, a child logger, one access-log line, strict
  * JSON body parsing, and problem+json for every error.
  */
-import { openapi } from "@elysiajs/openapi";
-import { Elysia, ValidationError } from "elysia";
+import { type AnyElysia, Elysia, ValidationError } from "elysia";
 import type { Container } from "../container.ts";
-import { AuthError, type FieldError, isAuthError } from "../core/errors.ts";
+import { AuthError, isAuthError } from "../core/errors.ts";
+import { accessLogger } from "../infra/logger.ts";
 import { describeStorageError } from "../infra/resilience.ts";
+import { parseJsonBody, readBody } from "./body.ts";
+import {
+  isOAuthRoute,
+  OAuthError,
+  oauthErrorResponse,
+  parseOAuthForm,
+} from "./oauth-protocol.ts";
+import { openApiRoutes } from "./openapi.ts";
+import type { DocumentInfo } from "./openapi-document.ts";
 import { problemResponse } from "./problem.ts";
-import { bindContext, contextOf, REQUEST_ID_PATTERN } from "./request-context.ts";
+import {
+  bindContext,
+  contextOf,
+  createContext,
+  REQUEST_ID_PATTERN,
+  type RequestContext,
+} from "./request-context.ts";
 import { createRouteMatcher } from "./route-matcher.ts";
+import { adminUserRoutes } from "./routes/admin-users.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { emailRoutes } from "./routes/email.ts";
+import {
+  createForwardAuth,
+  FORWARD_AUTH_ROUTE,
+  forwardAuthRoutes,
+} from "./routes/forward-auth.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
+import { METRICS_PATH, metricsRoutes } from "./routes/metrics.ts";
+import { oauthRoutes } from "./routes/oauth.ts";
 import { wellKnownRoutes } from "./routes/well-known.ts";
+import { applySecurityHeaders, createCors } from "./security.ts";
+import { swaggerUiRoutes } from "./swagger-ui.ts";
+import { validationErrors } from "./validation.ts";
 
-/** Reads at most `limit` bytes of a body; more is a 413, however it is sent. */
-async function readBody(request: Request, limit: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw tooLarge(limit);
-  if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  return new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks));
-}
+// Codes a storage error that is not an outage becomes (src/infra/resilience.ts).
+const STORAGE_ANSWERS = new Set(["internal_error", "conflict", "validation_failed"]);
 
-const tooLarge = (limit: number) =>
-  new AuthError("payload_too_large", `the request body is larger than ${limit} bytes`);
+/**
+ * POSTs under these prefixes spend the per-IP budget. By prefix, not by
+ * route, so routes added later under /auth and /oauth are covered unchanged.
+ */
+const IP_BUDGETED = /^\/(auth|oauth)(\/|$)/;
 
-function validationErrors(error: ValidationError): FieldError[] {
-  const seen = new Set<string>();
-  const errors: FieldError[] = [];
-  for (const e of error.all) {
-    const raw = "path" in e ? String(e.path) : "";
-    const path = error.type === "body" ? raw || "/" : `/${error.type}${raw}`;
-    const message =
-      "schema" in e && e.message === "Unexpected property"
-        ? "is not a field of this request"
-        : String("message" in e ? e.message : "is invalid");
-    // One message per field: TypeBox reports a missing property twice
-    // ("Expected required property", then "Expected string"); the first says it.
-    if (!seen.has(path)) errors.push({ path, message });
-    seen.add(path);
-  }
-  return errors;
+/** What the OpenAPI document says of itself (./openapi.ts, at /swagger/json). */
+const DOCUMENT_INFO: DocumentInfo = {
+  title: "authd",
+  version: "1.1",
+  description:
+    "Self-hosted authentication: accounts, JWT access tokens (verify with /.well-known/jwks.json) and rotating refresh tokens. Errors are RFC 9457 application/problem+json with a stable `code`; every response carries X-Request-Id.",
+  tags: [
+    { name: "auth", description: "Register, sign in, refresh and end sessions" },
+    { name: "me", description: "The signed-in user's account, password and sessions" },
+    { name: "admin", description: "Users and the audit log, for the `admin` role" },
+    { name: "discovery", description: "Public keys and discovery documents" },
+    { name: "health", description: "Liveness and readiness" },
+    {
+      name: "oauth",
+      description: "OAuth 2.0 token, revocation and introspection; OpenID userinfo",
+    },
+    {
+      name: "forward-auth",
+      description: "For reverse proxies: is this bearer token good?",
+    },
+    { name: "operations", description: "Prometheus metrics" },
+  ],
+  ipBudgeted: IP_BUDGETED,
+};
+
+/**
+ * The answer to an AuthError, logged as it deserves: problem+json (with
+ * Retry-After when it names one), or the RFC 6749 §5.2 shape on the /oauth
+ * routes (./oauth-protocol.ts).
+ */
+function authErrorResponse(error: AuthError, ctx: RequestContext): Response {
+  // The cause of a refusal the client is not told (which check rejected an
+  // access token): for the operator and metrics. Never the token.
+  if (error.reason !== undefined)
+    ctx.log.debug({ code: error.code, reason: error.reason }, "request refused");
+  if (error.code === "unavailable" && error.cause !== undefined)
+    ctx.log.error({ cause: describeStorageError(error.cause) }, "storage unavailable");
+  else if (error.code === "unavailable")
+    // No storage cause: an overload the daemon refused on purpose (a full hash queue).
+    ctx.log.warn({ detail: error.message }, "request refused: overloaded");
+  else if (error.cause !== undefined && STORAGE_ANSWERS.has(error.code))
+    ctx.log[error.code === "internal_error" ? "error" : "warn"](
+      { cause: describeStorageError(error.cause) },
+      "storage error",
+    );
+  if (isOAuthRoute(ctx.route))
+    return oauthErrorResponse(error, ctx.requestId, error.retryAfter);
+  return problemResponse({
+    code: error.code,
+    detail: error.message,
+    requestId: ctx.requestId,
+    errors: error.errors,
+    ...(error.retryAfter !== undefined
+      ? { headers: { "retry-after": String(error.retryAfter) } }
+      : {}),
+  });
 }
 
 export function createApp(c: Container) {
   const maxBody = c.config.MAX_BODY_BYTES;
 
   const app = new Elysia({ normalize: false })
-    .use(
-      openapi({
-        path: "/swagger",
-        specPath: "/swagger/json",
-        provider: "swagger-ui",
-        // By default paths with a dot count as static files and are left out,
-        // which would drop /.well-known/*.
-        exclude: { staticFile: false },
-        documentation: {
-          info: {
-            title: "authd",
-            version: "1",
-            description:
-              "Self-hosted authentication: accounts, JWT access tokens (verify with /.well-known/jwks.json) and rotating refresh tokens. Errors are RFC 9457 problem+json.",
-          },
-          components: {
-            securitySchemes: {
-              bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
-            },
-          },
-        },
-      }),
-    )
+    .use(swaggerUiRoutes(DOCUMENT_INFO.title))
+    .use(openApiRoutes({ ...DOCUMENT_INFO, app: (): AnyElysia => app }))
     .onParse(async ({ request, contentType }) => {
-      const text = await readBody(request, maxBody);
+      const bytes = await readBody(request, maxBody);
+      // The /oauth routes speak form-encoding (RFC 6749 §3.2), nothing else.
+      if (isOAuthRoute(contextOf(request).route))
+        return parseOAuthForm(bytes, contentType);
       const type = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
-      if (text.length === 0 && type !== "application/json") return {};
+      if (bytes.length === 0 && type !== "application/json") return {};
       if (type !== "application/json" && !type.endsWith("+json")) {
         throw new AuthError(
           "unsupported_media_type",
           "send the body as application/json",
         );
       }
-      try {
-        return JSON.parse(text);
-      } catch {
-        throw new AuthError("malformed_body", "the body is not valid JSON");
-      }
+      return parseJsonBody(bytes);
     })
-    // Never reached (the parser above always returns or throws), but a named
-    // parser is how the OpenAPI generator learns that bodies are
-    // application/json; with only a function it documents bodies without schema.
-    .guard({ parse: ["json"] })
     .onError(({ code, error, request }) => {
       const ctx = contextOf(request);
       const { requestId } = ctx;
       if (code === "NOT_FOUND") {
-        const allowed = matcher.allowed(new URL(request.url).pathname);
+        const allowed = matcher.allowed(pathOf(request.url));
         if (allowed.length > 0) {
           return problemResponse({
             code: "method_not_allowed",
@@ -121,10 +154,27 @@ export function createApp(c: Container) {
       if (code === "PARSE") {
         // Our body parser's own verdicts (413, 415, 400) arrive wrapped.
         const cause = (error as { cause?: unknown }).cause;
+        if (cause instanceof OAuthError) return oauthErrorResponse(cause, requestId);
         const e = isAuthError(cause)
           ? cause
           : new AuthError("malformed_body", "the body is not valid JSON");
-        return problemResponse({ code: e.code, detail: e.message, requestId });
+        return authErrorResponse(e, ctx);
+      }
+      if (error instanceof OAuthError) return oauthErrorResponse(error, requestId);
+      if (
+        error instanceof ValidationError &&
+        error.type !== "response" &&
+        isOAuthRoute(ctx.route)
+      ) {
+        const name = validationErrors(error)[0]?.path.replace(/^\//, "") ?? "";
+        return oauthErrorResponse(
+          new OAuthError(
+            400,
+            "invalid_request",
+            `the ${name || "request"} parameter is missing or invalid`,
+          ),
+          requestId,
+        );
       }
       if (error instanceof ValidationError && error.type !== "response") {
         return problemResponse({
@@ -134,41 +184,143 @@ export function createApp(c: Container) {
           errors: validationErrors(error),
         });
       }
-      if (isAuthError(error)) {
-        if (error.code === "unavailable")
-          ctx.log.error(
-            { cause: describeStorageError(error.cause) },
-            "storage unavailable",
-          );
-        return problemResponse({
-          code: error.code,
-          detail: error.message,
-          requestId,
-          errors: error.errors,
-        });
-      }
+      if (isAuthError(error)) return authErrorResponse(error, ctx);
       ctx.log.error({ err: error }, "unhandled error");
-      return problemResponse({
-        code: "internal_error",
-        detail: "an unexpected error occurred; quote the request id when reporting it",
-        requestId,
-      });
+      return authErrorResponse(
+        new AuthError(
+          "internal_error",
+          "an unexpected error occurred; quote the request id when reporting it",
+        ),
+        ctx,
+      );
     })
+    // Before the JSON guard below: the /oauth routes document (and take)
+    // form-encoded bodies only.
+    .use(oauthRoutes(c))
+    // Never reached (the parser above always returns or throws), but a named
+    // parser is how the OpenAPI generator learns that bodies are
+    // application/json; with only a function it documents bodies without schema.
+    .guard({ parse: ["json"] })
     .use(healthRoutes(c))
     .use(wellKnownRoutes(c))
     .use(authRoutes(c))
-    .use(meRoutes(c));
+    .use(forwardAuthRoutes(c))
+    .use(emailRoutes(c))
+    .use(meRoutes(c))
+    .use(adminUserRoutes(c))
+    .use(auditRoutes(c))
+    .use(metricsRoutes(c));
 
   const matcher = createRouteMatcher(app.routes);
   return { app, matcher };
 }
 
 /**
+ * The path of a request URL, without parsing the whole URL: this runs on every
+ * request, and `new URL` showed in the profile. Elysia routes on the same slice.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
+}
+
+/**
+ * Adds the headers every response carries, in place when the response allows
+ * it: the request id, no-store unless the route said otherwise, the security
+ * headers and CORS (./security.ts), and `Connection: close` when the body was
+ * refused or left unread.
+ */
+function finish(
+  response: Response,
+  request: Request,
+  requestId: string,
+  decorate: (headers: Headers) => void,
+): Response {
+  // After a 413, or when a streamed body was left unread, close the
+  // connection: otherwise Bun reads and discards whatever the client keeps
+  // sending, however much that is, to keep the connection alive.
+  const close =
+    response.status === 413 ||
+    (request.body !== null &&
+      !request.bodyUsed &&
+      !request.headers.has("content-length"));
+  const apply = (headers: Headers) => {
+    headers.set("x-request-id", requestId);
+    if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
+    if (close) headers.set("connection", "close");
+    decorate(headers);
+  };
+  try {
+    apply(response.headers);
+    return response;
+  } catch {
+    // Immutable headers (a response we did not build): copy them once.
+    const headers = new Headers(response.headers);
+    apply(headers);
+    return new Response(response.body, { status: response.status, headers });
+  }
+}
+
+/**
  * The server's fetch handler; the daemon and the HTTP tests both call it.
+ * Per request it does only what needs the request: the id, the client
+ * address, the route name, one access line (a child logger is made only
+ * when something else is logged) and the request's metrics.
  */
 export function createHandler(c: Container) {
   const { app, matcher } = createApp(c);
   const trustProxy = c.config.TRUST_PROXY;
+  const maxBody = c.config.MAX_BODY_BYTES;
+  const logger = c.logger;
+  const access = accessLogger(logger);
+  const cors = createCors(c.config.corsOrigins);
+  const metrics = c.metrics;
+  const forwardAuth = createForwardAuth(c);
+
+  /**
+   * What answers before the router: CORS preflights, the per-IP budget, and a
+   * declared body over MAX_BODY_BYTES (refused before any route runs,
+   * including the ones that never read a body; Bun's own limit is out of the
+   * way, see src/main.ts, so this is where an oversized body is answered).
+   */
+  async function route(request: Request, ctx: RequestContext, path: string) {
+    if (request.method === "OPTIONS") {
+      const preflight = cors.preflight(request, matcher.allowed(path));
+      if (preflight) return preflight;
+    }
+    if (request.method === "POST" && IP_BUDGETED.test(path)) {
+      try {
+        await c.limits.hitIp(ctx.ip);
+      } catch (e) {
+        if (!isAuthError(e)) throw e;
+        return authErrorResponse(e, ctx);
+      }
+    }
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > maxBody) {
+      return authErrorResponse(
+        new AuthError(
+          "payload_too_large",
+          `the request body is larger than ${maxBody} bytes`,
+        ),
+        ctx,
+      );
+    }
+    // Forward auth is the hottest path: answered here, without the router
+    // and the per-route hooks it does not need (the same function as its
+    // Elysia route). No body is read.
+    if (ctx.route === FORWARD_AUTH_ROUTE && request.method === "GET") {
+      try {
+        return await forwardAuth(request);
+      } catch (e) {
+        if (!isAuthError(e)) throw e;
+        return authErrorResponse(e, ctx);
+      }
+    }
+    return app.handle(request);
+  }
 
   return async function handle(
     request: Request,
@@ -181,17 +333,17 @@ export function createHandler(c: Container) {
     const forwarded = trustProxy
       ? request.headers.get("x-forwarded-for")?.split(",")[0]?.trim()
       : undefined;
-    const url = new URL(request.url);
-    const ctx = {
+    const path = pathOf(request.url);
+    const ctx = createContext(
+      logger,
       requestId,
-      log: c.logger.child({ request_id: requestId }),
-      ip: forwarded || server?.requestIP(request)?.address || null,
-      route: matcher.route(request.method, url.pathname),
-    };
+      forwarded || server?.requestIP(request)?.address || null,
+      matcher.route(request.method, path),
+    );
     bindContext(request, ctx);
     let response: Response;
     try {
-      response = await app.handle(request);
+      response = await route(request, ctx, path);
     } catch (err) {
       ctx.log.error({ err }, "unhandled error");
       response = problemResponse({
@@ -200,21 +352,29 @@ export function createHandler(c: Container) {
         requestId,
       });
     }
-    const headers = new Headers(response.headers);
-    headers.set("x-request-id", requestId);
-    if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
-    const final = new Response(response.body, { status: response.status, headers });
-    ctx.log.info(
-      {
-        method: request.method,
-        route: ctx.route,
-        path: url.pathname,
-        status: final.status,
-        duration_ms: Math.round((performance.now() - started) * 100) / 100,
-      },
-      "request",
-    );
-    return final;
+    response = finish(response, request, requestId, (headers) => {
+      applySecurityHeaders(headers, ctx.route);
+      cors.decorate(request, headers);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    metrics?.observeRequest(request.method, ctx.route, response.status, seconds);
+    // A successful scrape is not access-logged: Prometheus asks every few
+    // seconds, and the counters above already record it. A refused one is.
+    const scraped = ctx.route === METRICS_PATH && response.status === 200;
+    if (!scraped && access.isLevelEnabled("info")) {
+      access.info(
+        {
+          request_id: requestId,
+          method: request.method,
+          route: ctx.route,
+          path,
+          status: response.status,
+          duration_ms: Math.round(seconds * 100_000) / 100,
+        },
+        "request",
+      );
+    }
+    return response;
   };
 }
 

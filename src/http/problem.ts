@@ -5,7 +5,18 @@
  */
 import type { ErrorCode, FieldError } from "../core/errors.ts";
 
-export const PROBLEM_STATUS: Record<ErrorCode, { status: number; title: string }> = {
+export interface ProblemKind {
+  status: number;
+  title: string;
+  /**
+   * The `code` clients see, when it differs from the core's: the contract
+   * names both a rejected access token (401) and a rejected mailed link token
+   * (400) `invalid_token`, and one core code has one status.
+   */
+  publicCode?: string;
+}
+
+export const PROBLEM_STATUS: Record<ErrorCode, ProblemKind> = {
   malformed_body: { status: 400, title: "Bad Request" },
   validation_failed: { status: 422, title: "Unprocessable Content" },
   unsupported_media_type: { status: 415, title: "Unsupported Media Type" },
@@ -16,10 +27,18 @@ export const PROBLEM_STATUS: Record<ErrorCode, { status: number; title: string }
   invalid_token: { status: 401, title: "Unauthorized" },
   invalid_credentials: { status: 401, title: "Unauthorized" },
   invalid_grant: { status: 401, title: "Unauthorized" },
+  invalid_link_token: {
+    status: 400,
+    title: "Bad Request",
+    publicCode: "invalid_token",
+  },
   forbidden: { status: 403, title: "Forbidden" },
+  email_not_verified: { status: 403, title: "Forbidden" },
+  last_admin: { status: 409, title: "Conflict" },
   email_taken: { status: 409, title: "Conflict" },
   registration_closed: { status: 403, title: "Forbidden" },
   conflict: { status: 409, title: "Conflict" },
+  password_breached: { status: 422, title: "Unprocessable Content" },
   rate_limited: { status: 429, title: "Too Many Requests" },
   unavailable: { status: 503, title: "Service Unavailable" },
   internal_error: { status: 500, title: "Internal Server Error" },
@@ -43,12 +62,12 @@ export function problemResponse({
   errors,
   headers,
 }: ProblemInit): Response {
-  const { status, title } = PROBLEM_STATUS[code];
+  const { status, title, publicCode } = PROBLEM_STATUS[code];
   const body = {
     type: "about:blank",
     title,
     status,
-    code,
+    code: publicCode ?? code,
     detail,
     request_id: requestId,
     ...(errors && (status === 400 || status === 422) ? { errors } : {}),

@@ -21,6 +21,28 @@ const contexts = new WeakMap<Request, RequestContext>();
 /** API.md: a client id is echoed when it matches this; otherwise a fresh id is used. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * A request's context. Its child logger is made on first use: most requests
+ * log nothing but their access line, which the handler writes itself.
+ */
+export function createContext(
+  logger: Logger,
+  requestId: string,
+  ip: string | null,
+  route: string | null,
+): RequestContext {
+  let log: Logger | undefined;
+  return {
+    requestId,
+    ip,
+    route,
+    get log() {
+      log ??= logger.child({ request_id: requestId });
+      return log;
+    },
+  };
+}
+
 export function bindContext(request: Request, ctx: RequestContext): void {
   contexts.set(request, ctx);
 }

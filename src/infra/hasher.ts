@@ -2,22 +2,44 @@
  * Password hashing with Bun.password (argon2id). Only the async API is used,
  * so hashing runs on Bun's thread pool, never on the event loop; a semaphore
  * bounds how many run at once, so a login flood queues instead of exhausting
- * memory (each argon2id hash holds ARGON2_MEMORY_KIB while it runs).
+ * memory (each argon2id hash holds ARGON2_MEMORY_KIB while it runs), and the
+ * queue itself is bounded: past HASH_QUEUE_MAX waiting, a request is refused
+ * at once with 503 rather than left to wait ever longer.
  */
+import { AuthError } from "../core/errors.ts";
 import type { Hasher } from "../core/ports.ts";
 
 export interface HasherOptions {
   memoryKib: number;
   timeCost: number;
   concurrency: number;
+  /** Most hashes waiting for a slot; more are refused (default: no bound). */
+  queueMax?: number;
 }
 
-export function createSemaphore(limit: number) {
+/** What actually hashes: Bun.password, or a stand-in a test can hold open. */
+export interface PasswordEngine {
+  hash(
+    password: string,
+    options: { algorithm: "argon2id"; memoryCost: number; timeCost: number },
+  ): Promise<string>;
+  verify(password: string, hash: string): Promise<boolean>;
+}
+
+const queueFull = () =>
+  new AuthError(
+    "unavailable",
+    "too many password checks are waiting; try again in a few seconds",
+  );
+
+export function createSemaphore(limit: number, queueMax = Number.POSITIVE_INFINITY) {
   let active = 0;
   const waiting: (() => void)[] = [];
-  return async function run<T>(task: () => Promise<T>): Promise<T> {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
+  const run = async function run<T>(task: () => Promise<T>): Promise<T> {
+    if (active >= limit) {
+      if (waiting.length >= queueMax) throw queueFull();
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    } else active++;
     try {
       return await task();
     } finally {
@@ -28,17 +50,25 @@ export function createSemaphore(limit: number) {
       else active--;
     }
   };
+  return Object.assign(run, {
+    /** Tasks running and tasks waiting for a slot (for tests and metrics). */
+    stats: () => ({ active, waiting: waiting.length }),
+  });
 }
 
 const ARGON2 = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
 const BCRYPT = /^\$2[aby]\$\d\d\$/;
 
-export function createHasher(options: HasherOptions): Hasher {
-  const run = createSemaphore(options.concurrency);
+export function createHasher(
+  options: HasherOptions,
+  engine: PasswordEngine = Bun.password,
+): Hasher & { stats(): { active: number; waiting: number } } {
+  const run = createSemaphore(options.concurrency, options.queueMax);
   return {
+    stats: run.stats,
     hash: (password) =>
       run(() =>
-        Bun.password.hash(password, {
+        engine.hash(password, {
           algorithm: "argon2id",
           memoryCost: options.memoryKib,
           timeCost: options.timeCost,
@@ -49,8 +79,9 @@ export function createHasher(options: HasherOptions): Hasher {
         return false;
       }
       try {
-        return await run(() => Bun.password.verify(password, hash));
-      } catch {
+        return await run(() => engine.verify(password, hash));
+      } catch (e) {
+        if (e instanceof AuthError) throw e;
         // A malformed imported hash is a failed login, not a server error.
         return false;
       }

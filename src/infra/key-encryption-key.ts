@@ -7,15 +7,35 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { StartupError } from "./startup-error.ts";
 
+const keyFile = (sqlitePath: string) => join(dirname(sqlitePath), "key-encryption.key");
+
+/** Where the key comes from, in the words an error message to the operator needs. */
+export function keyEncryptionKeySource(setting: string, sqlitePath: string): string {
+  if (setting || !sqlitePath || sqlitePath === ":memory:") return "KEY_ENCRYPTION_KEY";
+  return `the key file ${keyFile(sqlitePath)} (KEY_ENCRYPTION_KEY is unset)`;
+}
+
+/**
+ * @param options.create when false (authctl's commands other than `migrate
+ *   up`), a missing key file is an error instead of being made: a command that
+ *   only reads must not leave files behind.
+ */
 export function resolveKeyEncryptionKey(
   setting: string,
   sqlitePath: string,
+  options: { create?: boolean } = {},
 ): Uint8Array {
   if (setting) return decode(setting, "KEY_ENCRYPTION_KEY");
   if (!sqlitePath || sqlitePath === ":memory:") return randomBytes(32);
-  const file = join(dirname(sqlitePath), "key-encryption.key");
+  const file = keyFile(sqlitePath);
   if (!existsSync(file)) {
+    if (options.create === false) {
+      throw new StartupError(
+        `KEY_ENCRYPTION_KEY is unset and the key file ${file} does not exist`,
+      );
+    }
     mkdirSync(dirname(file), { recursive: true });
     // "wx": never overwrite a key another process wrote a moment ago.
     try {
@@ -36,6 +56,7 @@ function decode(value: string, source: string): Uint8Array {
     value,
     value.includes("-") || value.includes("_") ? "base64url" : "base64",
   );
-  if (key.length !== 32) throw new Error(`${source} must be 32 bytes, base64-encoded`);
+  if (key.length !== 32)
+    throw new StartupError(`${source} must hold 32 bytes, base64-encoded`);
   return key;
 }

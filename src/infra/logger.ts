@@ -2,6 +2,12 @@
  * pino, one JSON object per line on stdout. Redaction is the last line of
  * defence: code never logs secrets on purpose, and these paths catch the
  * places they could slip in (headers, bodies, token fields).
+ *
+ * Stdout is written asynchronously through a buffer (sonic-boom): one
+ * synchronous write(2) per access line cost half of GET /users/me
+ * (docs/performance.md). The buffer is written out when it holds
+ * LOG_BUFFER_BYTES, every LOG_FLUSH_MS, and on every way out of the process
+ * (`flushLogs` on shutdown and fatal errors, pino's exit hook otherwise).
  */
 import pino, { type Logger } from "pino";
 
@@ -32,18 +38,81 @@ export const REDACT_PATHS = [
   "KEY_ENCRYPTION_KEY",
 ];
 
+/** Lines are written once this many bytes are buffered… */
+const LOG_BUFFER_BYTES = 4096;
+/** …or after at most this many milliseconds, however quiet the daemon is. */
+const LOG_FLUSH_MS = 100;
+
+/** Stdout, buffered and written asynchronously (see the top of this file). */
+export function stdoutDestination(): pino.DestinationStream {
+  return pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: LOG_BUFFER_BYTES,
+    periodicFlush: LOG_FLUSH_MS,
+  } as Parameters<typeof pino.destination>[0]);
+}
+
+interface Flushable {
+  flush?(cb?: (err?: Error) => void): void;
+  flushSync?(): void;
+}
+
+/**
+ * Writes out every buffered line before the process exits: waits for the
+ * asynchronous writer to drain (bounded by `timeoutMs`), then writes whatever
+ * is left synchronously. Safe on any logger, buffered or not.
+ */
+export async function flushLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, Flushable>)[
+    pino.symbols.streamSym
+  ];
+  if (!stream) return;
+  if (typeof stream.flush === "function") {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        try {
+          stream.flush?.(() => resolve());
+        } catch {
+          resolve();
+        }
+      }),
+      Bun.sleep(timeoutMs),
+    ]);
+  }
+  try {
+    stream.flushSync?.();
+  } catch {
+    // Not ready or already closed: nothing more can be written.
+  }
+}
+
+const shape = {
+  base: { service: "authd" },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label: string) => ({ level: label }) },
+};
+
 export function createLogger(
   level: string,
-  destination: pino.DestinationStream = pino.destination({ sync: true }),
+  destination: pino.DestinationStream = stdoutDestination(),
 ): Logger {
   return pino(
-    {
-      level,
-      base: { service: "authd" },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    },
+    { ...shape, level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } },
     destination,
   );
+}
+
+/**
+ * The logger of the one access line per request: the same level, format and
+ * stream as `logger`, without redaction. Redaction re-walked its path list on
+ * every line (an eighth of GET /users/me in the profile), and the access line
+ * has fixed fields that never hold a secret: method, route, path without the
+ * query, status, duration and request id.
+ */
+export function accessLogger(logger: Logger): Logger {
+  const stream = (logger as unknown as Record<symbol, pino.DestinationStream>)[
+    pino.symbols.streamSym
+  ];
+  return pino({ ...shape, level: logger.level }, stream);
 }

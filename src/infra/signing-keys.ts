@@ -13,8 +13,14 @@ import {
 } from "jose";
 import { seal, unseal } from "../core/crypto.ts";
 import type { KeyFactory, SigningKeyRecord } from "../core/ports.ts";
+import { StartupError } from "./startup-error.ts";
 
-export function createKeyFactory(kek: Uint8Array): KeyFactory {
+/** The key encryption key, or how to get it when it is first needed. */
+export type KekSource = Uint8Array | (() => Uint8Array);
+
+const keyOf = (kek: KekSource): Uint8Array => (typeof kek === "function" ? kek() : kek);
+
+export function createKeyFactory(kek: KekSource): KeyFactory {
   return {
     async generate(alg, now) {
       const { publicKey, privateKey } = await generateKeyPair(alg, {
@@ -30,7 +36,7 @@ export function createKeyFactory(kek: Uint8Array): KeyFactory {
         alg,
         state: "next",
         publicJwk: { ...publicJwk, kid, alg, use: "sig" },
-        privateKeySealed: seal(kek, JSON.stringify(privateJwk)),
+        privateKeySealed: seal(keyOf(kek), JSON.stringify(privateJwk)),
         createdAt: now,
         activatedAt: null,
         retiredAt: null,
@@ -65,10 +71,13 @@ export interface Keyring {
 /**
  * @param load returns the keys to publish (next, current, and retired keys still
  *   inside their retention window), as the core's key manager decides.
+ * @param kekName names where the key encryption key came from, for the error
+ *   that says it does not open the current key.
  */
 export function createKeyring(
   load: () => Promise<SigningKeyRecord[]>,
-  kek: Uint8Array,
+  kek: KekSource,
+  kekName = "KEY_ENCRYPTION_KEY",
 ): Keyring {
   let current: KeyringState = {
     signing: null,
@@ -79,6 +88,21 @@ export function createKeyring(
   let timer: ReturnType<typeof setInterval> | undefined;
   let lastUnknownRefresh = 0;
   let inFlight: Promise<void> | null = null;
+
+  // AES-GCM only says "unable to authenticate data"; the operator needs to
+  // know which setting is wrong (the usual cause: a new KEY_ENCRYPTION_KEY
+  // against a database whose keys were sealed with another).
+  function openPrivateKey(kid: string, sealed: string): string {
+    const key = keyOf(kek);
+    try {
+      return unseal(key, sealed);
+    } catch (cause) {
+      throw new StartupError(
+        `${kekName} does not decrypt the current signing key ${kid}: it is not the key the signing keys were sealed with`,
+        { cause },
+      );
+    }
+  }
 
   async function reload(): Promise<void> {
     const records = await load();
@@ -94,7 +118,7 @@ export function createKeyring(
           current.signing?.kid === r.kid
             ? current.signing.privateKey
             : ((await importJWK(
-                JSON.parse(unseal(kek, r.privateKeySealed)),
+                JSON.parse(openPrivateKey(r.kid, r.privateKeySealed)),
                 r.alg,
               )) as CryptoKey);
         signing = { kid: r.kid, alg: r.alg, privateKey };

@@ -1,8 +1,13 @@
 /** GET /healthz (liveness) and GET /readyz (readiness). */
 import { Elysia, t } from "elysia";
 import type { Container } from "../../container.ts";
+import { PROBLEM_DESCRIPTION, Problem } from "../models.ts";
 import { problemResponse } from "../problem.ts";
 import { contextOf } from "../request-context.ts";
+
+const Checks = t.Record(t.String(), t.Union([t.Literal("ok"), t.Literal("failing")]), {
+  description: "storage, migrations, signing_key: ok or failing",
+});
 
 export const healthRoutes = (c: Container) =>
   new Elysia({ name: "health-routes", detail: { tags: ["health"] } })
@@ -31,9 +36,9 @@ export const healthRoutes = (c: Container) =>
       },
       {
         response: {
-          200: t.Object({
-            status: t.Literal("ok"),
-            checks: t.Record(t.String(), t.String()),
+          200: t.Object({ status: t.Literal("ok"), checks: Checks }),
+          503: t.Composite([Problem, t.Object({ checks: Checks })], {
+            description: `${PROBLEM_DESCRIPTION}, with every check's state`,
           }),
         },
         detail: {

@@ -6,6 +6,7 @@ import { authGuard, bearerSecurity } from "../guard.ts";
 import {
   ChangePasswordBody,
   Problem,
+  SessionIdParams,
   SessionList,
   sessionDto,
   UpdateMeBody,
@@ -46,7 +47,7 @@ export const meRoutes = (c: Container) =>
     .post(
       "/password",
       async ({ principal, body, request, set }) => {
-        await c.accounts.changePassword(
+        await c.passwords.change(
           principal,
           { currentPassword: body.current_password, newPassword: body.new_password },
           actorOf(request, principal.user.id),
@@ -63,7 +64,7 @@ export const meRoutes = (c: Container) =>
     .get(
       "/sessions",
       async ({ principal }) => ({
-        items: (await c.accounts.listSessions(principal)).map(sessionDto),
+        items: (await c.sessions.list(principal)).map(sessionDto),
       }),
       {
         auth: true,
@@ -74,7 +75,7 @@ export const meRoutes = (c: Container) =>
     .delete(
       "/sessions/:id",
       async ({ principal, params, request, set }) => {
-        await c.accounts.revokeSession(
+        await c.sessions.revoke(
           principal,
           params.id,
           actorOf(request, principal.user.id),
@@ -83,7 +84,7 @@ export const meRoutes = (c: Container) =>
       },
       {
         auth: true,
-        params: t.Object({ id: t.String({ maxLength: 64 }) }),
+        params: SessionIdParams,
         response: { 204: t.Void(), 401: Problem, 404: Problem },
         detail: { summary: "End one of your sessions" },
       },

@@ -1,0 +1,36 @@
+/**
+ * GET /swagger/json: the OpenAPI 3.1 document of every route.
+ *
+ * @elysiajs/openapi turns the route table (TypeBox schemas, `detail`) into
+ * paths; `finishDocument` (./openapi-document.ts) then makes the result true
+ * to what the server answers. The document is built once, on the first
+ * request, when every route is registered.
+ */
+import { toOpenAPISchema } from "@elysiajs/openapi";
+import { type AnyElysia, Elysia } from "elysia";
+import { type DocumentInfo, finishDocument } from "./openapi-document.ts";
+import { SPEC_PATH } from "./swagger-ui.ts";
+
+export interface OpenApiOptions extends DocumentInfo {
+  /** The app whose routes are documented (read at the first request). */
+  app: () => AnyElysia;
+}
+
+export const openApiRoutes = (options: OpenApiOptions) => {
+  let json: string | undefined;
+  const build = () => {
+    // staticFile: false, or paths with a dot (/.well-known/*) would be left out.
+    const generated = toOpenAPISchema(options.app(), { staticFile: false });
+    return JSON.stringify(finishDocument(generated, options));
+  };
+  return new Elysia({ name: "openapi-document" }).get(
+    SPEC_PATH,
+    () => {
+      json ??= build();
+      return new Response(json, {
+        headers: { "content-type": "application/json; charset=utf-8" },
+      });
+    },
+    { detail: { hide: true } },
+  );
+};

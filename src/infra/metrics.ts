@@ -1,0 +1,207 @@
+/**
+ * Prometheus metrics with prom-client (API.md "Operations"). One registry per
+ * container, never prom-client's global one: tests build many containers in
+ * one process, and each must count only its own traffic.
+ *
+ * The hot path is one counter increment and one histogram observation per
+ * request (well under a microsecond each, measured); everything that needs
+ * a lookup — the hash queue, the storage circuit, the outbox count — is read
+ * when Prometheus scrapes, not when it changes.
+ */
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  Registry,
+} from "prom-client";
+import type { Budget } from "../core/limits.ts";
+import type { AuthEvents, LoginOutcome, RefreshOutcome } from "../core/telemetry.ts";
+
+export interface MetricsSources {
+  /** The daemon's version, for `authd_build_info`. */
+  version: string;
+  /** The password hasher's semaphore (src/infra/hasher.ts), when it has one. */
+  hashStats?: () => { active: number; waiting: number };
+  /** Whether the storage circuit is open (src/infra/resilience.ts). */
+  circuitOpen: () => boolean;
+  /** Mails waiting in the outbox; read at scrape time. */
+  outboxPending: () => Promise<number>;
+  /** A source that failed during a scrape (its gauge reads NaN). */
+  onSourceError?: (source: string, error: unknown) => void;
+}
+
+/**
+ * Request duration buckets, in seconds: /users/me answers in about a
+ * millisecond and a login in about a second (argon2id), so the buckets span
+ * 0.5 ms to 10 s.
+ */
+const DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** Methods that get their own label value; anything else is `other`. */
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** The `route` label of a request no route served (404, 405, a preflight). */
+export const UNMATCHED_ROUTE = "unmatched";
+
+export function createMetrics(sources: MetricsSources) {
+  const registry = new Registry();
+  const registers = [registry];
+
+  const requests = new Counter({
+    name: "authd_http_requests_total",
+    help: "HTTP requests answered, by method, route pattern and status.",
+    labelNames: ["method", "route", "status"] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: "authd_http_request_duration_seconds",
+    help: "Time from receiving a request to its response being ready, by route pattern.",
+    labelNames: ["route"] as const,
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const logins = new Counter({
+    name: "authd_logins_total",
+    help: "Logins by outcome: success, invalid_credentials, rate_limited, refused, error.",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const refreshes = new Counter({
+    name: "authd_refresh_total",
+    help: "Refresh-token exchanges by outcome: rotated, reused (within the grace interval), reuse_detected (session revoked), invalid.",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const rateLimited = new Counter({
+    name: "authd_rate_limited_total",
+    help: "Requests refused with 429, by budget: ip, account_ip, account.",
+    labelNames: ["budget"] as const,
+    registers,
+  });
+  // Every label value a dashboard may look for exists from the start, at 0.
+  for (const o of [
+    "success",
+    "invalid_credentials",
+    "rate_limited",
+    "refused",
+    "error",
+  ] as const)
+    logins.inc({ outcome: o }, 0);
+  for (const o of ["rotated", "reused", "reuse_detected", "invalid"] as const)
+    refreshes.inc({ outcome: o }, 0);
+  for (const b of ["ip", "account_ip", "account"] as const)
+    rateLimited.inc({ budget: b }, 0);
+
+  const failed = (source: string, e: unknown) => {
+    sources.onSourceError?.(source, e);
+    return Number.NaN;
+  };
+  const { hashStats } = sources;
+  if (hashStats) {
+    new Gauge({
+      name: "authd_password_hash_queue",
+      help: "Password hashes waiting for a hashing slot (HASH_QUEUE_MAX refuses more).",
+      registers,
+      collect() {
+        this.set(hashStats().waiting);
+      },
+    });
+    new Gauge({
+      name: "authd_password_hashes_running",
+      help: "Password hashes running now (at most HASH_CONCURRENCY).",
+      registers,
+      collect() {
+        this.set(hashStats().active);
+      },
+    });
+  }
+  new Gauge({
+    name: "authd_storage_circuit_open",
+    help: "1 while the storage circuit breaker is open or half-open (storage calls fail fast with 503), else 0.",
+    registers,
+    collect() {
+      this.set(sources.circuitOpen() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "authd_outbox_pending",
+    help: "Mails in the outbox not yet sent nor given up on (NaN when storage did not answer).",
+    registers,
+    async collect() {
+      this.set(
+        await sources
+          .outboxPending()
+          .catch((e: unknown) => failed("outbox_pending", e)),
+      );
+    },
+  });
+  new Gauge({
+    name: "authd_build_info",
+    help: "Always 1; the labels name the running build.",
+    labelNames: ["version"] as const,
+    registers,
+  }).set({ version: sources.version }, 1);
+
+  // Elysia's `/users/:id` becomes the OpenAPI document's `/users/{id}`, once per pattern.
+  const routeLabels = new Map<string, string>();
+  const routeLabel = (pattern: string | null): string => {
+    if (pattern === null) return UNMATCHED_ROUTE;
+    let label = routeLabels.get(pattern);
+    if (label === undefined) {
+      label = pattern.replace(/:([^/]+)/g, "{$1}");
+      routeLabels.set(pattern, label);
+    }
+    return label;
+  };
+
+  let processMetrics = false;
+
+  const events: AuthEvents = {
+    login: (outcome: LoginOutcome) => logins.inc({ outcome }),
+    refresh: (outcome: RefreshOutcome) => refreshes.inc({ outcome }),
+    rateLimited: (budget: Budget) => rateLimited.inc({ budget }),
+  };
+
+  return {
+    events,
+
+    /** One answered request; `route` is the matched pattern, or null. */
+    observeRequest(
+      method: string,
+      route: string | null,
+      status: number,
+      seconds: number,
+    ) {
+      const label = routeLabel(route);
+      requests.inc({
+        method: METHODS.has(method) ? method : "other",
+        route: label,
+        status: String(status),
+      });
+      duration.observe({ route: label }, seconds);
+    },
+
+    /**
+     * prom-client's default process metrics (CPU, memory, file descriptors,
+     * event loop, GC). Started by the daemon (src/main.ts), not by every
+     * container: `authctl` and in-process tests have no process of their own
+     * to report, and the event-loop monitor and the GC observer installed
+     * here live as long as the process.
+     */
+    collectProcessMetrics(): void {
+      if (processMetrics) return;
+      processMetrics = true;
+      collectDefaultMetrics({ register: registry });
+    },
+
+    contentType: registry.contentType,
+
+    /** The text Prometheus scrapes. */
+    scrape: (): Promise<string> => registry.metrics(),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
