@@ -6,9 +6,11 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerAdmin } from "./commands/admin.ts";
+import { registerAudit } from "./commands/audit.ts";
 import { registerDiagnose } from "./commands/diagnose.ts";
 import { registerKeys } from "./commands/keys.ts";
 import { registerMigrate } from "./commands/migrate.ts";
+import { registerOutbox } from "./commands/outbox.ts";
 import { registerSessions } from "./commands/sessions.ts";
 import { registerUsers } from "./commands/users.ts";
 import { describeError } from "./output.ts";
@@ -16,10 +18,15 @@ import { describeError } from "./output.ts";
 export function buildProgram(): Command {
   const program = new Command("authctl")
     .description(
-      "Operate an authd deployment: migrations, admins, users, sessions, signing keys.",
+      "Operate an authd deployment: migrations, admins, users, sessions, signing keys, audit log, mail outbox.",
     )
     .option("--json", "print machine-readable JSON instead of tables")
     .option("--verbose", "print stack traces on errors")
+    // Usage errors read like every other error: "authctl: unknown option …",
+    // not commander's "error: …". Subcommands inherit this when created.
+    .configureOutput({
+      outputError: (text, write) => write(`authctl: ${text.replace(/^error: /, "")}`),
+    })
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText(
       "after",
@@ -32,6 +39,8 @@ Examples:
   authctl admin create --email root@example.com --password-stdin <<<"$PASSWORD"
   authctl users list --role admin --json
   authctl keys rotate
+  authctl audit list --since 24h
+  authctl outbox list --status failed
   authctl doctor`,
     );
   registerMigrate(program);
@@ -39,6 +48,8 @@ Examples:
   registerUsers(program);
   registerSessions(program);
   registerKeys(program);
+  registerAudit(program);
+  registerOutbox(program);
   registerDiagnose(program);
   // Every (sub)command: usage errors throw instead of exiting, so we pick the code.
   const override = (cmd: Command) => {

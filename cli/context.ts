@@ -27,15 +27,24 @@ export function readConfig(): Config {
 
 /**
  * Runs `fn` with a container and closes it afterwards. Unless `anyMigrations`
- * is set, refuses to touch a database that has pending migrations.
+ * is set, refuses to touch a database that has pending migrations. A SQLite
+ * database that does not exist is an error unless `createDatabase` is set
+ * (only `migrate up`), and a missing key file unless `createKeyFile` is set
+ * (only `keys rotate`): reading leaves nothing behind.
  */
 export async function withContainer<T>(
   fn: (c: Container) => Promise<T>,
-  options: { anyMigrations?: boolean } = {},
+  options: {
+    anyMigrations?: boolean;
+    createDatabase?: boolean;
+    createKeyFile?: boolean;
+  } = {},
 ): Promise<T> {
   const config = readConfig();
   const container = createContainer(config, {
     logger: createLogger("warn", pino.destination(2)),
+    createDatabase: options.createDatabase ?? false,
+    createKeyFile: options.createKeyFile ?? false,
   });
   try {
     if (!options.anyMigrations) {

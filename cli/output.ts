@@ -4,6 +4,7 @@
  */
 import { AuthError } from "../src/core/errors.ts";
 import { describeStorageError } from "../src/infra/resilience.ts";
+import { StartupError } from "../src/infra/startup-error.ts";
 
 export class CliError extends Error {
   constructor(
@@ -72,6 +73,7 @@ export function jsonable(value: unknown): unknown {
 /** One clear sentence for an error, and the exit code it means. */
 export function describeError(err: unknown): { message: string; exitCode: number } {
   if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
+  if (err instanceof StartupError) return { message: err.message, exitCode: 1 };
   if (err instanceof AuthError) {
     const fields = err.errors?.map((e) => `${e.path.replace(/^\//, "")} ${e.message}`);
     // "storage is unavailable" alone does not tell an operator what to fix.

@@ -1,7 +1,9 @@
 /** authctl config check, authctl doctor */
 import type { Command } from "commander";
 import { redactedConfig } from "../../src/config.ts";
+import type { EmailReport } from "../../src/core/email-migration.ts";
 import { migrationStatus } from "../../src/db/migrate.ts";
+import { StartupError } from "../../src/infra/startup-error.ts";
 import { readConfig, withContainer } from "../context.ts";
 import {
   CliError,
@@ -15,6 +17,45 @@ interface Check {
   check: string;
   ok: boolean;
   detail: string;
+  /** The rows behind a failed check, for --json. */
+  items?: unknown[];
+}
+
+/**
+ * Stored emails that the daemon's data step left alone: they collide with
+ * another account once normalised, or cannot be normalised at all. Only an
+ * operator can decide which account keeps an address, so this fails.
+ */
+function emailCheck(report: EmailReport): Check {
+  const items = [
+    ...report.collisions.map((c) => ({
+      user_id: c.id,
+      email: c.email,
+      problem: `collides with ${c.holderId ?? "another account"} as ${c.normalized}`,
+    })),
+    ...report.invalid.map((i) => ({
+      user_id: i.id,
+      email: i.email,
+      problem: i.problem,
+    })),
+  ];
+  if (items.length > 0)
+    return {
+      check: "emails",
+      ok: false,
+      detail: `${items.length} need an operator: ${items
+        .map((i) => `${i.email} (${i.user_id}) ${i.problem}`)
+        .join("; ")}`,
+      items,
+    };
+  const pending = report.renamed.length;
+  return {
+    check: "emails",
+    ok: true,
+    detail: pending
+      ? `${pending} will be normalised at the next daemon start`
+      : "all normalised",
+  };
 }
 
 /** The configuration as doctor's first check: a bad setting fails it (exit 1). */
@@ -55,7 +96,9 @@ export function registerDiagnose(program: Command): void {
 
   program
     .command("doctor")
-    .description("check the database connection, migrations and signing keys")
+    .description(
+      "check the database connection, migrations, signing keys, emails and the mail outbox",
+    )
     .addHelpText("after", "\nExamples:\n  authctl doctor\n  authctl doctor --json")
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
@@ -115,9 +158,24 @@ export function registerDiagnose(program: Command): void {
             ok: true,
             detail: `${prunable.length} ready to prune`,
           });
+          checks.push(emailCheck(await c.reconcileEmails({ apply: false })));
+          // Failed mail needs an operator (authctl outbox retry); pending is normal.
+          const depth = await c.outbox.depth();
+          checks.push({
+            check: "outbox",
+            ok: depth.failed === 0,
+            detail: `${depth.pending} pending, ${depth.failed} failed${
+              depth.failed ? ": see `authctl outbox list --status failed`" : ""
+            }`,
+          });
         },
         { anyMigrations: true },
-      );
+      ).catch((e: unknown) => {
+        // A database that does not exist (or a key file that cannot be read)
+        // is a failed check like any other, not a crash of doctor itself.
+        if (!(e instanceof StartupError)) throw e;
+        checks.push({ check: "database", ok: false, detail: e.message });
+      });
       report(o, checks);
     });
 }

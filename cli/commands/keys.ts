@@ -63,13 +63,16 @@ Examples:
     )
     .action(async (opts: { force?: boolean }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const result = await withContainer(async (c) => {
-        if (await c.keys.ensureKeys(CLI_ACTOR)) return { created: true as const };
-        return {
-          created: false as const,
-          ...(await c.keys.rotate(CLI_ACTOR, opts.force)),
-        };
-      });
+      const result = await withContainer(
+        async (c) => {
+          if (await c.keys.ensureKeys(CLI_ACTOR)) return { created: true as const };
+          return {
+            created: false as const,
+            ...(await c.keys.rotate(CLI_ACTOR, opts.force)),
+          };
+        },
+        { createKeyFile: true },
+      );
       print(o, result, () =>
         result.created
           ? "there were no keys: created a current and a next key"

@@ -21,6 +21,7 @@ export function registerMigrate(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const applied = await withContainer((c) => migrateUp(c.database), {
         anyMigrations: true,
+        createDatabase: true,
       });
       print(o, { applied }, () =>
         applied.length
@@ -41,7 +42,12 @@ export function registerMigrate(program: Command): void {
       const status = await withContainer((c) => migrationStatus(c.database), {
         anyMigrations: true,
       });
-      print(o, { migrations: status }, () =>
+      // created_at in --json is an ISO instant like every other timestamp.
+      const migrations = status.map((m) => ({
+        ...m,
+        createdAt: new Date(m.createdAt),
+      }));
+      print(o, { migrations }, () =>
         table(
           status.map((m) => ({
             name: m.name,

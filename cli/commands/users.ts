@@ -1,6 +1,7 @@
 /** authctl users list|show|create|disable|enable|delete|set-password|set-roles|import */
 import type { Command } from "commander";
 import type { User } from "../../src/core/ports.ts";
+import { KNOWN_ROLES } from "../../src/core/roles.ts";
 import { CLI_ACTOR, withContainer } from "../context.ts";
 import { examples, type GlobalOptions, print, table, usage } from "../output.ts";
 import {
@@ -30,7 +31,7 @@ const showUser = (o: GlobalOptions, u: User, verb?: string) =>
       : table([userRow(u)], [...USER_COLUMNS, "verified"]),
   );
 
-const parseLimit = (v: string) => {
+export const parseLimit = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 10_000)
     throw usage("--limit must be 1 to 10000");
@@ -49,7 +50,10 @@ Examples:
   authctl users show ada@example.com --json
   authctl users disable ada@example.com
   authctl users set-roles ada@example.com admin user
-  authctl users import users.jsonl`,
+  authctl users import users.jsonl
+
+Roles: ${KNOWN_ROLES.join(", ")}. No command may take away the last enabled admin
+(disable, delete or set-roles of the only admin is refused).`,
     );
 
   users
@@ -70,11 +74,7 @@ Examples:
       async (opts: { email?: string; role?: string; limit: number }, cmd: Command) => {
         const o = cmd.optsWithGlobals<GlobalOptions>();
         const { items } = await withContainer((c) =>
-          c.userAdmin.list({
-            email: opts.email?.trim().normalize("NFC").toLowerCase(),
-            role: opts.role,
-            limit: opts.limit,
-          }),
+          c.userAdmin.list({ email: opts.email, role: opts.role, limit: opts.limit }),
         );
         print(o, items, () =>
           items.length ? table(items.map(userRow), USER_COLUMNS) : "no users",
@@ -101,7 +101,7 @@ Examples:
     .description("create a user (without a password it cannot log in until one is set)")
     .requiredOption("--email <email>", "email address")
     .option("--name <name>", "display name")
-    .option("--role <role...>", "roles (default: user)")
+    .option("--role <role...>", `roles, of ${KNOWN_ROLES.join(", ")} (default: user)`)
     .option("--password-stdin", "read the password from standard input")
     .addHelpText(
       "after",
@@ -155,11 +155,7 @@ Examples:
     .addHelpText("after", examples("authctl users delete ada@example.com"))
     .action(async (user: string, _opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const u = await withContainer(async (c) => {
-        const found = await c.userAdmin.get(user);
-        await c.userAdmin.delete(found.id, CLI_ACTOR);
-        return found;
-      });
+      const u = await withContainer((c) => c.userAdmin.delete(user, CLI_ACTOR));
       print(o, { deleted: u.id, email: u.email }, () => `deleted ${u.email} (${u.id})`);
     });
 
