@@ -1,20 +1,21 @@
 /**
- * `authctl admin create` on a real terminal: tmux gives it a pseudo-terminal,
- * types as an operator would (send-keys) and reads the screen (capture-pane).
- * Passwords are masked, a weak one is refused at the prompt and asked again,
- * and Ctrl-C ends the command with exit 130 and no stack trace.
+ * `authctl admin create` and `authctl users set-password` on a real terminal:
+ * tmux gives them a pseudo-terminal, types as an operator would (send-keys)
+ * and reads the screen (capture-pane). Passwords are masked, a weak one is
+ * refused at the prompt and asked again, and Ctrl-C ends the command with
+ * exit 130 and no stack trace.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import type { Container } from "../../src/container.ts";
 import { daemonEnv, REPO } from "../e2e/daemon-process.ts";
 import { DIALECTS } from "../helpers/databases.ts";
-import {
-  AUTHCTL,
-  type CliDatabase,
-  createCliDatabase,
-  expectAuditedByCli,
-} from "./authctl-process.ts";
+import { AUTHCTL, expectAuditedByCli, useCliDatabase } from "./authctl-process.ts";
+
+// A CLI process in a terminal per test, on a busy 2-core machine: generous.
+setDefaultTimeout(120_000);
+
+/** Only turns a prompt that never comes into a failure showing the screen. */
+const SCREEN_BOUND_MS = 60_000;
 
 const TMUX = Bun.which("tmux");
 const WEAK = "password1";
@@ -37,7 +38,8 @@ async function inTerminal(args: string[], env: Record<string, string>, dir: stri
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
-      timeout: 10_000,
+      // Only turns a hung tmux into a failure; a busy machine never nears it.
+      timeout: 60_000,
     });
     const [out, err, code] = await Promise.all([
       new Response(proc.stdout).text(),
@@ -78,9 +80,9 @@ async function inTerminal(args: string[], env: Record<string, string>, dir: stri
   );
   const screen = () => tmux("capture-pane", "-p", "-J", "-t", "cli", "-S", "-");
 
-  /** Polls the screen until `ready` holds; fails after 10 s, showing the screen. */
+  /** Polls the screen until `ready` holds; fails after a generous bound, showing the screen. */
   async function waitFor(what: string, ready: (screen: string) => boolean) {
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + SCREEN_BOUND_MS;
     for (;;) {
       const s = await screen();
       if (ready(s)) return s;
@@ -114,19 +116,12 @@ const asking = (screen: string, prompt: string) =>
   screen.trimEnd().split("\n").slice(-2).join("\n").includes(`? ${prompt}`);
 
 for (const dialect of DIALECTS) {
-  describe(`authctl admin create on a terminal [${dialect}]`, () => {
-    let db: CliDatabase;
-    let c: Container;
+  describe(`authctl prompts on a terminal [${dialect}]`, () => {
+    const { db, c } = useCliDatabase(dialect);
     const terminals: { close(): Promise<unknown> }[] = [];
 
-    beforeAll(async () => {
-      db = await createCliDatabase(dialect);
-      expect((await db.run(["migrate", "up"])).code).toBe(0);
-      c = db.container();
-    });
     afterAll(async () => {
       for (const t of terminals) await t.close();
-      await db?.drop();
     });
 
     test("asks for email and password (masked, twice), refuses a weak one, creates the admin", async () => {
@@ -198,7 +193,7 @@ for (const dialect of DIALECTS) {
       const body = (await res.json()) as { user: { roles: string[] } };
       expect(body.user.roles).toEqual(["admin", "user"]);
       expect((await login(TYPO)).status).toBe(401);
-    }, 30_000);
+    });
 
     test("Ctrl-C at the password prompt: exit 130, no stack trace, nothing created", async () => {
       const term = await inTerminal(
@@ -216,6 +211,49 @@ for (const dialect of DIALECTS) {
       expect(screen).not.toMatch(/^\s+at /m);
       expect(screen).not.toContain("ExitPromptError");
       expect(await c.store.findUserByEmail("ctrl-c@example.com")).toBeNull();
-    }, 30_000);
+    });
+
+    test("users set-password asks twice (masked), refuses a weak one, ends the sessions", async () => {
+      const email = "reset-me@example.com";
+      await c.userAdmin.create({ email, password: TYPO }, { actorId: "cli" });
+      const login = (password: string) =>
+        db.http("POST", "/auth/login", { json: { email, password } });
+      const before = await login(TYPO);
+      expect(before.status).toBe(200);
+      const { access_token } = (await before.json()) as { access_token: string };
+
+      const term = await inTerminal(["users", "set-password", email], db.env, db.dir);
+      terminals.push(term);
+      await term.waitFor("the password prompt", (s) => asking(s, "Password:"));
+      await term.line(WEAK);
+      await term.waitFor("the repeat prompt", (s) => asking(s, "Repeat password:"));
+      await term.line(WEAK);
+      await term.waitFor(
+        "the refusal and a new password prompt",
+        (s) => s.includes("Refused:") && asking(s, "Password:"),
+      );
+      await term.line(GOOD);
+      await term.waitFor(
+        "the repeat prompt",
+        (s) => count(s, "Repeat password:") === 2,
+      );
+      await term.line(GOOD);
+      expect(await term.exited()).toBe(0);
+
+      const screen = await term.screen();
+      const user = await c.userAdmin.get(email);
+      expect(screen).toContain(`set the password of ${email} (${user.id})`);
+      expect(screen).toContain(`✔ Password: ${"*".repeat(GOOD.length)}\n`);
+      for (const secret of [WEAK, GOOD]) expect(screen).not.toContain(secret);
+
+      // Only the new password works, and the old session is over.
+      expect((await login(GOOD)).status).toBe(200);
+      expect((await login(TYPO)).status).toBe(401);
+      expect((await login(WEAK)).status).toBe(401);
+      expect((await db.http("GET", "/users/me", { token: access_token })).status).toBe(
+        401,
+      );
+      await expectAuditedByCli(c, "user.set_password", user.id);
+    });
   });
 }

@@ -4,7 +4,7 @@
  * A container on the same URL reads the database back, and serves HTTP through
  * the daemon's own handler, so tests check effects without SQL of their own.
  */
-import { expect } from "bun:test";
+import { afterAll, beforeAll, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ import { createHandler } from "../../src/http/app.ts";
 import { createLogger } from "../../src/infra/logger.ts";
 import { daemonEnv, REPO } from "../e2e/daemon-process.ts";
 import { createPgDatabase, type Dialect } from "../helpers/databases.ts";
-import { TEST_KEK } from "../helpers/harness.ts";
+import { BUDGETS_OFF, TEST_DB_TIMEOUT_MS, TEST_KEK } from "../helpers/harness.ts";
 
 export const AUTHCTL = join(REPO, "cli/authctl.ts");
 
@@ -32,36 +32,56 @@ export interface CliResult {
 export interface RunOptions {
   /** Text piped to standard input; /dev/null when absent. */
   stdin?: string;
+  /**
+   * Standard input is a pipe that stays open and silent until the command
+   * exits: a command that waits on it (a prompt) hangs instead of seeing EOF.
+   */
+  stdinOpen?: boolean;
   /** Extra settings, on top of the database's. */
   env?: Record<string, string>;
+  /** Freezes the CLI's clock at this instant (tests/cli/frozen-clock.ts). */
+  now?: Date;
 }
+
+export const FROZEN_CLOCK = join(REPO, "tests/cli/frozen-clock.ts");
 
 /**
  * Runs `authctl ARGS` with exactly `env` as its settings (the parent's config
  * variables are dropped, so a developer's shell cannot change the outcome).
- * A hung command is killed after 20 s and fails the test instead of hanging it.
+ * A hung command is killed after 60 s and fails the test instead of hanging it
+ * (a bound far above what a loaded machine needs: it only turns a hang into a failure).
  */
 export async function runAuthctl(
   args: string[],
   env: Record<string, string>,
   options: RunOptions = {},
 ): Promise<CliResult> {
-  const proc = Bun.spawn([process.execPath, AUTHCTL, ...args], {
+  const frozen: { args: string[]; env: Record<string, string> } = options.now
+    ? {
+        args: ["--preload", FROZEN_CLOCK],
+        env: { AUTHCTL_TEST_NOW: options.now.toISOString() },
+      }
+    : { args: [], env: {} };
+  const proc = Bun.spawn([process.execPath, ...frozen.args, AUTHCTL, ...args], {
     cwd: REPO,
-    env: daemonEnv({ ...env, ...options.env }),
-    stdin:
-      options.stdin === undefined
+    env: daemonEnv({ ...env, ...options.env, ...frozen.env }),
+    stdin: options.stdinOpen
+      ? "pipe"
+      : options.stdin === undefined
         ? Bun.file("/dev/null")
         : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
-    timeout: 20_000,
+    timeout: 60_000,
   });
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
     proc.exited,
   ]);
+  if (proc.stdin && typeof proc.stdin === "object" && "end" in proc.stdin) {
+    await proc.stdin.end();
+  }
   return { code, stdout, stderr };
 }
 
@@ -72,6 +92,9 @@ export const cliEnv = (url: string): Record<string, string> => ({
   ARGON2_MEMORY_KIB: "1024",
   ARGON2_TIME_COST: "1",
   JWKS_MAX_AGE: "60",
+  DB_TIMEOUT_MS: TEST_DB_TIMEOUT_MS,
+  // The suites' HTTP checks all come from one client; authctl itself has no budgets.
+  ...BUDGETS_OFF,
 });
 
 export interface CliDatabase {
@@ -168,6 +191,40 @@ export async function createCliDatabase(dialect: Dialect): Promise<CliDatabase> 
       await pg?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Forwards to a value that exists once a beforeAll has made it. */
+function late<T extends object>(get: () => T | undefined, what: string): T {
+  return new Proxy({} as T, {
+    get(_, prop) {
+      const target = get();
+      if (!target) throw new Error(`${what} is used before beforeAll made it`);
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The setup every CLI suite shares: a fresh database for the enclosing
+ * describe block, migrated by the real `authctl migrate up` in beforeAll and
+ * dropped in afterAll, plus a container on it to check effects with.
+ */
+export function useCliDatabase(dialect: Dialect): { db: CliDatabase; c: Container } {
+  let db: CliDatabase | undefined;
+  beforeAll(async () => {
+    db = await createCliDatabase(dialect);
+    const migrated = await db.run(["migrate", "up"]);
+    expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({
+      code: 0,
+      stderr: "",
+    });
+  });
+  afterAll(() => db?.drop());
+  return {
+    db: late(() => db, "the CLI database"),
+    c: late(() => db?.container(), "the CLI database's container"),
   };
 }
 

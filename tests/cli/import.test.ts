@@ -2,18 +2,19 @@
  * `authctl users import FILE`: JSON Lines in, all or nothing. Imported bcrypt
  * and argon2 hashes are kept and upgraded to argon2id at the next login.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Container } from "../../src/container.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import {
   auditEvents,
-  type CliDatabase,
-  createCliDatabase,
   expectAuditedByCli,
   expectFailure,
+  useCliDatabase,
 } from "./authctl-process.ts";
+
+// Every test runs authctl processes, on a busy 2-core machine: generous.
+setDefaultTimeout(120_000);
 
 const LEGACY_PASSWORD = "legacy bcrypt passphrase 1";
 const ARGON_PASSWORD = "legacy argon2 passphrase 2";
@@ -30,15 +31,11 @@ const jsonl = (...lines: (object | string)[]) =>
 
 for (const dialect of DIALECTS) {
   describe(`authctl users import [${dialect}]`, () => {
-    let db: CliDatabase;
-    let c: Container;
+    const { db, c } = useCliDatabase(dialect);
     let bcryptHash: string;
     let argonHash: string;
 
     beforeAll(async () => {
-      db = await createCliDatabase(dialect);
-      expect((await db.run(["migrate", "up"])).code).toBe(0);
-      c = db.container();
       // Hashes as another system would have written them: bcrypt, and argon2id
       // with other parameters than ours.
       bcryptHash = await Bun.password.hash(LEGACY_PASSWORD, {
@@ -59,12 +56,11 @@ for (const dialect of DIALECTS) {
             "--email",
             "existing@example.com",
             "--role",
-            "ops",
+            "service",
           ])
         ).code,
       ).toBe(0);
     });
-    afterAll(() => db?.drop());
 
     const file = (name: string, text: string) => {
       const path = join(db.dir, name);
@@ -102,7 +98,7 @@ for (const dialect of DIALECTS) {
           "  line 6: unknown field(s): admin",
           "  line 7: duplicate of an earlier line (fine@example.com)",
           "  line 8: roles must be an array of strings",
-          '  line 9: roles "Admin" is not a valid role name',
+          '  line 9: roles "Admin" is not a known role (known: user, admin, service)',
           "  line 10: not a JSON object",
           "",
         ].join("\n"),
@@ -129,7 +125,7 @@ for (const dialect of DIALECTS) {
           {
             email: "argon@example.com",
             password_hash: argonHash,
-            roles: ["user", "ops"],
+            roles: ["user", "service"],
           },
           { email: "no-password@example.com", name: null },
           { email: "existing@example.com", roles: ["admin"] },
@@ -149,11 +145,16 @@ for (const dialect of DIALECTS) {
         passwordHash: bcryptHash,
       });
       const argon = await c.store.findUserByEmail("argon@example.com");
-      expect(argon).toMatchObject({ roles: ["user", "ops"], passwordHash: argonHash });
+      expect(argon).toMatchObject({
+        roles: ["user", "service"],
+        passwordHash: argonHash,
+      });
       const none = await c.store.findUserByEmail("no-password@example.com");
       expect(none).toMatchObject({ name: null, roles: ["user"], passwordHash: null });
-      // Skipped means untouched: still "ops", not the file's "admin".
-      expect((await c.userAdmin.get("existing@example.com")).roles).toEqual(["ops"]);
+      // Skipped means untouched: still "service", not the file's "admin".
+      expect((await c.userAdmin.get("existing@example.com")).roles).toEqual([
+        "service",
+      ]);
 
       const [event] = await expectAuditedByCli(c, "user.import");
       expect(event?.detail).toEqual({ created: 3, skipped: 1 });

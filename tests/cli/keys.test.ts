@@ -3,19 +3,22 @@
  * next → current → retired → pruned as the operator drives it, what the
  * database and the JWKS hold after each step, and doctor's one line per check.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { decodeProtectedHeader } from "jose";
-import type { Container } from "../../src/container.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { createKeyManager } from "../../src/core/keys.ts";
 import { LEEWAY_SECONDS } from "../../src/infra/jwt.ts";
-import { createFakeClock } from "../helpers/clock.ts";
+import { resolveKeyEncryptionKey } from "../../src/infra/key-encryption-key.ts";
+import { createKeyFactory } from "../../src/infra/signing-keys.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import { GOOD_PASSWORD } from "../helpers/harness.ts";
+import { kidOf } from "../helpers/jwt.ts";
 import {
-  type CliDatabase,
-  createCliDatabase,
   expectAuditedByCli,
   expectFailure,
+  useCliDatabase,
 } from "./authctl-process.ts";
+
+// Every test runs authctl processes, on a busy 2-core machine: generous.
+setDefaultTimeout(120_000);
 
 interface KeyJson {
   kid: string;
@@ -48,17 +51,9 @@ const byState = (keys: KeyJson[]) =>
 
 for (const dialect of DIALECTS) {
   describe(`authctl keys and doctor [${dialect}]`, () => {
-    let db: CliDatabase;
-    let c: Container;
+    const { db, c } = useCliDatabase(dialect);
     let first: { current: string; next: string };
     let rotated: { current: string; next: string; retired: string };
-
-    beforeAll(async () => {
-      db = await createCliDatabase(dialect);
-      expect((await db.run(["migrate", "up"])).code).toBe(0);
-      c = db.container();
-    });
-    afterAll(() => db?.drop());
 
     const keys = () => db.json<KeyJson[]>(["keys", "list"]);
     const jwksKids = async () => {
@@ -142,7 +137,7 @@ for (const dialect of DIALECTS) {
       });
       expect(reg.status).toBe(201);
       const before = ((await reg.json()) as { access_token: string }).access_token;
-      expect(decodeProtectedHeader(before).kid).toBe(first.current);
+      expect(kidOf(before)).toBe(first.current);
       expect((await jwksKids()).sort()).toEqual([first.current, first.next].sort());
 
       const out = await db.json<{ created: boolean; current: string; next: string }>([
@@ -178,7 +173,7 @@ for (const dialect of DIALECTS) {
         json: { email: "holder@example.com", password: GOOD_PASSWORD },
       });
       const after = ((await login.json()) as { access_token: string }).access_token;
-      expect(decodeProtectedHeader(after).kid).toBe(rotated.current);
+      expect(kidOf(after)).toBe(rotated.current);
 
       const again = await db.run(["keys", "rotate", "--force"]);
       expect(again.code).toBe(0);
@@ -193,70 +188,114 @@ for (const dialect of DIALECTS) {
     });
 
     test("two rotations at once: one wins, the other changes nothing and says so", async () => {
-      // Two containers on one database stand for two operators (or two hosts'
+      // Two key managers on one database stand for two operators (or two hosts'
       // crons). Without a check, the second would promote the next key the
       // first had just published, which no verifier could have seen yet.
-      const [one, two] = [db.containerWith({}), db.containerWith({})];
+      // The overlap is forced, not hoped for: each manager reads the keys from
+      // the real store, then waits until both have read before going on.
+      const both = Promise.withResolvers<void>();
+      let reads = 0;
+      const overlapping = () =>
+        createKeyManager({
+          keys: {
+            ...c.store,
+            async listKeys() {
+              const keys = await c.store.listKeys();
+              if (++reads === 2) both.resolve();
+              await both.promise;
+              return keys;
+            },
+          },
+          factory: createKeyFactory(
+            resolveKeyEncryptionKey(c.config.KEY_ENCRYPTION_KEY, c.config.sqlitePath),
+          ),
+          clock: c.clock,
+          audit: c.store,
+          newId: () => Bun.randomUUIDv7(),
+          alg: c.config.SIGNING_ALG,
+          retentionSeconds: RETENTION_MS / 1000,
+          minRotationSeconds: 70,
+        });
       const before = byState(await keys());
       const results = await Promise.allSettled([
-        one.keys.rotate({ actorId: "cli" }, true),
-        two.keys.rotate({ actorId: "cli" }, true),
+        overlapping().rotate({ actorId: "cli" }, true),
+        overlapping().rotate({ actorId: "cli" }, true),
       ]);
       const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
       const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
-      // Either they overlapped (one wins, one is refused) or, on a loaded machine,
-      // one finished before the other began (two honest rotations in a row). What
-      // must never happen is a rotation that promotes a key it did not read as next.
-      expect(won.length + lost.length).toBe(2);
-      for (const l of lost) {
-        expect(l).toMatchObject({
+      expect(won).toHaveLength(1);
+      expect(lost).toEqual([
+        expect.objectContaining({
           code: "conflict",
           message: expect.stringContaining("another rotation changed the signing keys"),
-        });
-      }
-      const first = won.find((w) => w.current === before.next?.[0]);
-      const second = won.find((w) => w !== first);
-      expect(first).toBeDefined();
-      if (second) expect(second.current).toEqual(first?.next ?? "");
-      const last = second ?? first;
+        }),
+      ]);
+      const [winner] = won;
+      expect(winner?.current).toBe(before.next?.[0] ?? "missing");
       const after = byState(await keys());
-      expect(after.current).toEqual([last?.current ?? ""]);
-      expect(after.next).toEqual([last?.next ?? ""]);
-      expect(after.retired?.sort()).toEqual(
-        [
-          ...(before.retired ?? []),
-          ...(before.current ?? []),
-          ...(second ? [first?.current ?? ""] : []),
-        ].sort(),
-      );
+      expect({
+        next: after.next,
+        current: after.current,
+        retired: after.retired?.sort(),
+      }).toEqual({
+        next: [winner?.next ?? "missing"],
+        current: [winner?.current ?? "missing"],
+        retired: [...(before.retired ?? []), ...(before.current ?? [])].sort(),
+      });
+      // The loser wrote nothing, not even an audit event.
+      const rotations = await c.store.listAudit({ action: "key.rotate", limit: 50 });
+      expect(rotations.filter((e) => e.detail?.next === winner?.next)).toHaveLength(1);
     });
 
-    test("prune keeps retired keys until every token they signed has expired", async () => {
-      const retired = byState(await keys()).retired;
-      expect(retired?.length).toBeGreaterThanOrEqual(3);
-      const r = await db.run(["keys", "prune"]);
-      expect(r).toEqual({ code: 0, stdout: "nothing to prune\n", stderr: "" });
-      expect(await db.json(["keys", "prune"])).toEqual({ pruned: [] });
-      expect(byState(await keys()).retired).toEqual(retired);
-      expect(await c.store.listAudit({ action: "key.prune", limit: 5 })).toEqual([]);
-    });
+    test("prune, run by the CLI at each retention boundary: kept one second before, deleted at it", async () => {
+      const retired = (await keys()).filter((k) => k.state === "retired");
+      expect(retired.length).toBeGreaterThanOrEqual(3);
+      // Each retired key may go RETENTION_MS after it retired, not sooner, not later.
+      const due = retired.map((k) => ({
+        kid: k.kid,
+        at: new Date(k.retired_at ?? "").getTime() + RETENTION_MS,
+      }));
+      for (const k of retired) {
+        expect(new Date(k.prunable_at ?? "").getTime()).toBe(
+          new Date(k.retired_at ?? "").getTime() + RETENTION_MS,
+        );
+      }
+      const before = await keys();
+      const first = Math.min(...due.map((d) => d.at));
+      const last = Math.max(...due.map((d) => d.at));
+      const dueBy = (t: number, after = -Infinity) =>
+        due
+          .filter((d) => d.at > after && d.at <= t)
+          .map((d) => d.kid)
+          .sort();
+      const pruneAt = async (t: number) =>
+        (
+          await db.json<{ pruned: string[] }>(["keys", "prune"], { now: new Date(t) })
+        ).pruned.sort();
 
-    test("once the retention has passed, prune deletes them and keys list no longer shows them", async () => {
-      const list = await keys();
-      const retired = list.filter((k) => k.state === "retired");
-      const latest = Math.max(
-        ...retired.map((k) => new Date(k.prunable_at ?? 0).getTime()),
+      // Both sides of the first and of the last boundary.
+      expect(await pruneAt(first - 1000)).toEqual([]);
+      expect(await pruneAt(first)).toEqual(dueBy(first));
+      expect(dueBy(first).length).toBeGreaterThan(0);
+      expect(await pruneAt(last - 1000)).toEqual(dueBy(last - 1000, first));
+      // Still stored: every key not due by either earlier prune.
+      const pruned = Math.max(first, last - 1000);
+      const listed = (await keys()).map((k) => k.kid);
+      expect(listed.filter((k) => due.some((d) => d.kid === k)).sort()).toEqual(
+        dueBy(last, pruned),
       );
-      // The core on the same database, at a time past every retired key's retention.
-      const clock = createFakeClock(new Date(latest + 1000));
-      const later = db.containerWith({ clock });
-      const pruned = await later.keys.prune({ actorId: "cli" });
-      expect(pruned.sort()).toEqual(retired.map((k) => k.kid).sort());
+      expect(await pruneAt(last)).toEqual(dueBy(last, pruned));
 
+      // Every retired key is gone; current and next were never touched.
       const after = await keys();
-      expect(after.map((k) => k.state).sort()).toEqual(["current", "next"]);
-      expect(after.map((k) => k.kid)).not.toContain(rotated.retired);
-      expect(await db.json(["keys", "prune"])).toEqual({ pruned: [] });
+      expect(byState(after)).toEqual({ ...byState(before), retired: [] });
+      const events = await c.store.listAudit({ action: "key.prune", limit: 20 });
+      expect(events.flatMap((e) => (e.detail?.kids as string[]) ?? []).sort()).toEqual(
+        due.map((d) => d.kid).sort(),
+      );
+      expect(new Set(events.map((e) => e.actorId))).toEqual(new Set(["cli"]));
+      const text = await db.run(["keys", "prune"], { now: new Date(last + 60_000) });
+      expect(text).toEqual({ code: 0, stdout: "nothing to prune\n", stderr: "" });
     });
 
     test("doctor: one line per check, all ok, exit 0; --json says the same", async () => {
@@ -271,6 +310,8 @@ for (const dialect of DIALECTS) {
         "signing keys",
         "key encryption",
         "retired keys",
+        "emails",
+        "outbox",
       ]);
       const current = (await keys()).find((k) => k.state === "current")?.kid;
       expect(r.stdout).toContain(`current ${current}, next `);
@@ -285,6 +326,8 @@ for (const dialect of DIALECTS) {
         ["signing keys", true],
         ["key encryption", true],
         ["retired keys", true],
+        ["emails", true],
+        ["outbox", true],
       ]);
     });
 

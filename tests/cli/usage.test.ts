@@ -3,7 +3,7 @@
  * every command, usage errors (exit 2), and `config check` — the effective
  * settings with secrets redacted, exit 2 on a bad setting.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,9 @@ import {
   expectFailure,
   runAuthctl,
 } from "./authctl-process.ts";
+
+// Every test runs authctl processes, on a busy 2-core machine: generous.
+setDefaultTimeout(120_000);
 
 const dir = mkdtempSync(join(tmpdir(), "authctl-usage-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +47,9 @@ const COMMANDS = [
   ["keys", "list"],
   ["keys", "rotate"],
   ["keys", "prune"],
+  ["audit"],
+  ["audit", "list"],
+  ["audit", "prune"],
   ["config", "check"],
   ["doctor"],
 ];

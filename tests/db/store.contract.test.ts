@@ -111,8 +111,19 @@ for (const dialect of DIALECTS) {
       await testDb.drop();
     });
 
-    test("ping answers", async () => {
-      await store.ping();
+    test("ping answers on a working database and fails on a lost one", async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+      // The same store code on a connection that is gone: readiness must see it.
+      const lost =
+        dialect === "sqlite"
+          ? openDatabase({ url: "sqlite::memory:" })
+          : openDatabase({ url: `${testDb.url}_that_does_not_exist` });
+      if (lost.dialect === "sqlite") lost.client.close();
+      try {
+        await expect(createStore(lost).ping()).rejects.toThrow();
+      } finally {
+        if (lost.dialect === "pg") await lost.close();
+      }
     });
 
     describe("users", () => {
@@ -161,7 +172,7 @@ for (const dialect of DIALECTS) {
         expect(await store.updateUser("u-missing", { name: "x" }, at(60))).toBeNull();
       });
 
-      test("delete removes the user and, by cascade, their sessions", async () => {
+      test("deleteUserKeepingAdmin removes the user and, by cascade, their sessions", async () => {
         const user = userRecord();
         await store.insertUser(user);
         const session = sessionFor(user.id);
@@ -170,11 +181,17 @@ for (const dialect of DIALECTS) {
           tokenHash: nextId("h"),
           expiresAt: at(HOUR),
         });
-        expect(await store.deleteUser(user.id)).toBe(true);
+        expect(await store.deleteUserKeepingAdmin(user.id)).toEqual({
+          kind: "done",
+          before: user,
+          after: null,
+        });
         expect(await store.findUserById(user.id)).toBeNull();
         expect(await store.listLiveSessions(user.id, T0)).toEqual([]);
         expect(await store.findLiveSession(session.id, user.id, T0)).toBeNull();
-        expect(await store.deleteUser(user.id)).toBe(false);
+        expect(await store.deleteUserKeepingAdmin(user.id)).toEqual({
+          kind: "not_found",
+        });
       });
 
       test("insertUsersIfAbsent creates the new emails and skips existing ones", async () => {
@@ -209,7 +226,8 @@ for (const dialect of DIALECTS) {
           ];
           for (const [i, spec] of specs.entries()) {
             const id = `${tag}-${i}`;
-            people.push(userRecord({ id, email: `${tag}.${i}@Example.test`, ...spec }));
+            // Emails reach the store normalised (lower-cased) by the core.
+            people.push(userRecord({ id, email: `${tag}.${i}@example.test`, ...spec }));
           }
           for (const p of people) await store.insertUser(p);
         });
@@ -220,22 +238,28 @@ for (const dialect of DIALECTS) {
           limit = 50,
         ) => store.listUsers({ q: tag, ...f, limit });
 
-        test("q matches a substring of email or name, case-insensitively", async () => {
+        test("q is a prefix of the email or of the name, case-insensitive", async () => {
           expect(ids(await list({}))).toEqual(ids(people));
-          expect(ids(await store.listUsers({ q: "LOVELACE", limit: 50 }))).toEqual([
+          expect(ids(await store.listUsers({ q: "ADA LOVE", limit: 50 }))).toEqual([
             pid(0),
           ]);
+          expect(ids(await store.listUsers({ q: "lovelace", limit: 50 }))).toEqual([]);
           expect(
             ids(await store.listUsers({ q: `${tag.toUpperCase()}.2@`, limit: 50 })),
           ).toEqual([pid(2)]);
+          expect(
+            ids(await store.listUsers({ q: `${tag}.2@example`, limit: 50 })),
+          ).toEqual([pid(2)]);
+          expect(await store.listUsers({ q: "example.test", limit: 50 })).toEqual([]);
         });
 
         test("q treats % and _ literally", async () => {
           expect(ids(await store.listUsers({ q: "100%_", limit: 50 }))).toEqual([
             pid(3),
           ]);
-          expect(ids(await list({ q: "%" }))).toEqual([pid(3)]);
-          expect(ids(await list({ q: "_r" }))).toEqual([pid(3)]);
+          expect(await store.listUsers({ q: "%", limit: 50 })).toEqual([]);
+          expect(await store.listUsers({ q: "100_", limit: 50 })).toEqual([]);
+          expect(await store.listUsers({ q: "_", limit: 50 })).toEqual([]);
         });
 
         test("email is an exact match", async () => {

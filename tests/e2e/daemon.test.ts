@@ -4,14 +4,26 @@
  */
 
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import { getFrom, postJson, registerOver } from "../helpers/daemon-http.ts";
 import { createPgDatabase, DIALECTS, type TestDatabase } from "../helpers/databases.ts";
-import { GOOD_PASSWORD, TEST_KEK, uniqueEmail } from "../helpers/harness.ts";
+import { GOOD_PASSWORD, TEST_KEK } from "../helpers/harness.ts";
+import { kidOf } from "../helpers/jwt.ts";
 import { type Daemon, startDaemon } from "./daemon-process.ts";
+
+// Real daemons (with the default argon2id cost) on a busy 2-core machine: generous.
+setDefaultTimeout(120_000);
 
 const ISSUER = "https://auth.e2e.example";
 const AUDIENCE = "e2e-downstream";
@@ -148,16 +160,7 @@ for (const dialect of DIALECTS) {
     });
 
     test("a downstream service verifies access tokens with the JWKS alone", async () => {
-      const res = await fetch(`${daemon.url}/auth/register`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ email: uniqueEmail("e2e"), password: GOOD_PASSWORD }),
-      });
-      expect(res.status).toBe(201);
-      const tokens = (await res.json()) as {
-        access_token: string;
-        user: { id: string };
-      };
+      const tokens = await registerOver(daemon.url);
 
       // Exactly what another service would do: fetch the JWKS, verify offline.
       const jwks = createRemoteJWKSet(new URL(`${daemon.url}/.well-known/jwks.json`));
@@ -191,12 +194,34 @@ for (const dialect of DIALECTS) {
       ).json()) as { issuer: string; jwks_uri: string };
       expect(discovery.issuer).toBe(ISSUER);
       expect(discovery.jwks_uri).toBe(`${ISSUER}/.well-known/jwks.json`);
-      const kid = decodeProtectedHeader(tokens.access_token).kid;
+      const kid = kidOf(tokens.access_token);
       const published = (await (
         await fetch(`${daemon.url}/.well-known/jwks.json`)
       ).json()) as { keys: { kid: string; d?: unknown }[] };
       expect(published.keys.map((k) => k.kid)).toContain(kid ?? "missing");
       for (const key of published.keys) expect(key.d).toBeUndefined();
+    });
+
+    test("a session records the client's address (no proxy trusted: the peer's)", async () => {
+      const tokens = await registerOver(daemon.url);
+      // A forged header is ignored: TRUST_PROXY is off by default.
+      const login = await postJson(
+        daemon.url,
+        "/auth/login",
+        { email: tokens.email, password: tokens.password },
+        { headers: { "x-forwarded-for": "203.0.113.9", "user-agent": "e2e-agent/1" } },
+      );
+      expect(login.status).toBe(200);
+      const res = await getFrom(daemon.url, "/users/me/sessions", {
+        token: tokens.access_token,
+      });
+      expect(res.status).toBe(200);
+      const { items } = (await res.json()) as {
+        items: { ip: string | null; user_agent: string | null }[];
+      };
+      expect(items).toHaveLength(2);
+      expect(items.map((i) => i.ip)).toEqual(["127.0.0.1", "127.0.0.1"]);
+      expect(items.map((i) => i.user_agent)).toContain("e2e-agent/1");
     });
 
     test("every stdout line is one JSON object, and none holds a secret", () => {
@@ -239,12 +264,7 @@ describe("the daemon with no DATABASE_URL", () => {
     expect(existsSync(join(cwd, "data", "auth.db"))).toBe(true);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
 
-    const res = await fetch(`${daemon.url}/auth/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "first@example.com", password: GOOD_PASSWORD }),
-    });
-    expect(res.status).toBe(201);
+    await registerOver(daemon.url, "first@example.com");
     expect(await daemon.stop()).toBe(0);
     daemon = undefined;
 

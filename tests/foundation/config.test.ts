@@ -40,7 +40,10 @@ describe("loadConfig", () => {
       MAX_BODY_BYTES: 65_536,
       SHUTDOWN_TIMEOUT_MS: 10_000,
       ISSUER: "http://127.0.0.1:3000",
-      HASH_CONCURRENCY: availableParallelism(),
+      // One core is left to the event loop, so logins cannot starve it.
+      HASH_CONCURRENCY: Math.max(1, availableParallelism() - 1),
+      HASH_QUEUE_MAX: 32,
+      TOKEN_CACHE_SIZE: 10_000,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });

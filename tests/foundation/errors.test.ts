@@ -40,7 +40,7 @@ function streamed(text: string, chunkSize = 256): ReadableStream<Uint8Array> {
 describe("the problem table", () => {
   test("every error code has a status and a title, and renders as problem+json", async () => {
     for (const code of ERROR_CODES) {
-      const { status, title } = PROBLEM_STATUS[code];
+      const { status, title, publicCode } = PROBLEM_STATUS[code];
       expect(status).toBeGreaterThanOrEqual(400);
       expect(status).toBeLessThan(600);
       const res = problemResponse({ code, detail: "d", requestId: "rid-1" });
@@ -50,11 +50,22 @@ describe("the problem table", () => {
         type: "about:blank",
         title,
         status,
-        code,
+        code: publicCode ?? code,
         detail: "d",
         request_id: "rid-1",
       });
     }
+  });
+
+  test("a mailed link token that is refused is 400 invalid_token, without a Bearer challenge", async () => {
+    const res = problemResponse({
+      code: "invalid_link_token",
+      detail: "d",
+      requestId: "rid-2",
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("www-authenticate")).toBeNull();
+    expect(((await res.json()) as { code: string }).code).toBe("invalid_token");
   });
 });
 
@@ -78,7 +89,9 @@ for (const dialect of DIALECTS) {
       const cases: [string, string, string][] = [
         ["DELETE", "/healthz", "GET"],
         ["GET", "/auth/login", "POST"],
-        ["PUT", "/users/me", "GET, PATCH"],
+        // DELETE is /users/{id} (the admin API), which /users/me also matches.
+        ["PUT", "/users/me", "DELETE, GET, PATCH"],
+        ["PUT", "/users/some-id", "DELETE, GET, PATCH"],
         ["POST", "/users/me/sessions/some-id", "DELETE"],
       ];
       for (const [method, path, allow] of cases) {

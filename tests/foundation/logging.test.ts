@@ -170,7 +170,7 @@ for (const dialect of DIALECTS) {
       expect(lines.length).toBeGreaterThanOrEqual(2);
       for (const line of lines) expect(line.request_id).toBe("storage-1");
       const cause = lines.find((l) => l.msg === "storage unavailable");
-      expect(JSON.stringify(cause)).toContain("authd_test_refused");
+      expect(JSON.stringify(cause)).toContain(refusedMessage(app));
       // Drizzle's error text carries the query parameters: the hash and the row.
       const raw = app.rawLogs();
       expect(raw).not.toContain("never-log-me");
@@ -262,18 +262,24 @@ for (const dialect of DIALECTS) {
   });
 }
 
-/** Makes the database refuse new users, as a failing disk or a broken constraint would. */
+/**
+ * Makes the database fail as a service would (a read-only or failing disk):
+ * SQLite is switched to read-only, PostgreSQL raises an I/O error (SQLSTATE
+ * class 58) on every insert into users. Both count as an outage: 503.
+ */
 async function failInsertsIntoUsers(app: TestApp) {
   const database = app.container.database;
   if (database.dialect === "sqlite") {
-    database.client.exec(
-      "create trigger authd_test_refused before insert on users begin select raise(abort, 'authd_test_refused'); end",
-    );
+    database.client.exec("pragma query_only = 1");
     return;
   }
   await database.client.unsafe(`
     create function authd_test_refused() returns trigger language plpgsql as $$
-    begin raise exception 'authd_test_refused'; end $$;
+    begin raise exception 'authd_test_refused' using errcode = '58030'; end $$;
     create trigger authd_test_refused before insert on users
     for each row execute function authd_test_refused();`);
 }
+
+/** What the injected failure's driver message says, per dialect. */
+const refusedMessage = (app: TestApp) =>
+  app.dialect === "sqlite" ? "readonly database" : "authd_test_refused";

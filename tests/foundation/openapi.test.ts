@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import SwaggerParser from "@apidevtools/swagger-parser";
 import { createApp } from "../../src/http/app.ts";
 import { createTestApp, type TestApp } from "../helpers/harness.ts";
 
@@ -8,15 +9,65 @@ interface Operation {
   requestBody?: {
     content?: Record<string, { schema?: { properties?: Record<string, unknown> } }>;
   };
-  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+  responses?: Record<
+    string,
+    {
+      description?: string;
+      content?: Record<string, { schema?: unknown }>;
+      headers?: Record<string, unknown>;
+    }
+  >;
   security?: Record<string, string[]>[];
-  parameters?: { name: string; in: string }[];
+  parameters?: { name: string; in: string; schema?: Record<string, unknown> }[];
+  tags?: string[];
+  operationId?: string;
+  summary?: string;
 }
 
 interface OpenApiDoc {
   openapi: string;
+  tags?: { name: string; description?: string }[];
   paths: Record<string, Record<string, Operation>>;
-  components?: { securitySchemes?: Record<string, Record<string, unknown>> };
+  components?: {
+    securitySchemes?: Record<string, Record<string, unknown>>;
+    schemas?: Record<string, Record<string, unknown>>;
+  };
+}
+
+/**
+ * Routes served but deliberately left out of the document: Swagger UI itself
+ * and its assets. Each must be served (so the list cannot rot), and every
+ * other served route must be documented, and nothing else.
+ */
+const HIDDEN = [
+  "get /swagger",
+  "get /swagger/json",
+  "get /swagger/init.js",
+  "get /swagger/swagger-ui-bundle.js",
+  "get /swagger/swagger-ui.css",
+  "get /swagger/favicon-32x32.png",
+];
+
+/**
+ * The only routes whose errors are not problem+json: the contract gives the
+ * OAuth endpoints RFC 6749 §5.2 error bodies (API.md "Standard clients").
+ */
+const RFC_ERROR_ROUTES = /^\/oauth\//;
+
+/** Every operation of the document, with its method and path. */
+function operations(doc: OpenApiDoc) {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({ method, path, op })),
+  );
+}
+
+/** Every object in a JSON value, depth first. */
+function* objectsIn(value: unknown): Generator<Record<string, unknown>> {
+  if (Array.isArray(value)) for (const v of value) yield* objectsIn(v);
+  else if (value && typeof value === "object") {
+    yield value as Record<string, unknown>;
+    for (const v of Object.values(value)) yield* objectsIn(v);
+  }
 }
 
 interface ContractRow {
@@ -28,6 +79,8 @@ interface ContractRow {
   auth: "none" | "bearer" | "admin";
   bodyFields: string[];
   success: string;
+  /** The success answer has no body (the cell says "no body" or "empty body"). */
+  bodyless: boolean;
 }
 
 /** The endpoint table of docs/API.md, one row per method and path. */
@@ -55,10 +108,13 @@ function contractRows(): ContractRow[] {
         .map((f) => f.trim().replace(/\?$/, ""))
         .filter(Boolean),
       success: /\b(2\d\d)\b/.exec(cells[3] ?? "")?.[1] ?? "",
+      bodyless: /\b(no|empty) body\b/.test(cells[3] ?? ""),
     });
   }
   return rows;
 }
+
+const PROBLEM_REF = { $ref: "#/components/schemas/Problem" };
 
 /** What the foundation serves: these must be implemented and documented. */
 const FOUNDATION = [
@@ -98,7 +154,15 @@ describe("OpenAPI document", () => {
   });
   afterAll(() => app.close());
 
-  const implemented = () => rows.filter((r) => served.has(`${r.method} ${r.route}`));
+  /** Every route docs/API.md documents: the second wave has landed, all are built. */
+  const implemented = () => rows;
+
+  test("every documented route is served", () => {
+    const missing = rows
+      .filter((r) => !served.has(`${r.method} ${r.route}`))
+      .map((r) => `${r.method} ${r.path}`);
+    expect(missing).toEqual([]);
+  });
 
   test("is OpenAPI 3 and declares the bearer scheme", () => {
     expect(doc.openapi).toMatch(/^3\./);
@@ -178,14 +242,38 @@ describe("OpenAPI document", () => {
       const op = doc.paths[r.path]?.[r.method];
       const response = op?.responses?.[r.success];
       const name = `${r.method} ${r.path} ${r.success}`;
-      if (r.path.startsWith("/.well-known/openid")) continue; // shape is OIDC's
       expect({ name, documented: response !== undefined }).toEqual({
         name,
         documented: true,
       });
-      if (r.success !== "204" && r.success !== "202") {
-        const schema = response?.content?.["application/json"]?.schema;
+      // "no body" / "empty body" in the success cell: headers or status only.
+      if (r.success !== "204" && r.success !== "202" && !r.bodyless) {
+        // /metrics is the Prometheus text format; everything else is JSON.
+        const type = r.path === "/metrics" ? "text/plain" : "application/json";
+        const schema = response?.content?.[type]?.schema;
         expect({ name, schema: schema !== undefined }).toEqual({ name, schema: true });
+      }
+    }
+  });
+
+  test("every admin route is served, tagged admin, with 401 and 403 problems", () => {
+    const admin = rows.filter((r) => r.auth === "admin");
+    expect(admin.length).toBe(8);
+    for (const r of admin) {
+      const name = `${r.method} ${r.path}`;
+      expect({ name, served: served.has(`${r.method} ${r.route}`) }).toEqual({
+        name,
+        served: true,
+      });
+      const op = doc.paths[r.path]?.[r.method];
+      expect({ name, tags: op?.tags }).toEqual({ name, tags: ["admin"] });
+      for (const status of ["401", "403"]) {
+        const content = op?.responses?.[status]?.content;
+        expect({ name, status, content }).toEqual({
+          name,
+          status,
+          content: { "application/problem+json": { schema: PROBLEM_REF } },
+        });
       }
     }
   });
@@ -197,12 +285,181 @@ describe("OpenAPI document", () => {
     );
   });
 
-  test("GET /swagger serves Swagger UI pointing at the document", async () => {
+  test("GET /swagger serves Swagger UI pointing at the document, from this origin only", async () => {
     const res = await app.request("GET", "/swagger");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toStartWith("text/html");
     const html = await res.text();
-    expect(html).toContain("swagger-ui");
-    expect(html).toContain("swagger/json");
+    expect(html).toContain('data-spec-url="/swagger/json"');
+    // Every script, stylesheet and icon is one of ours; no other host is named.
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] ?? "");
+    expect(refs.sort()).toEqual([
+      "/swagger/favicon-32x32.png",
+      "/swagger/init.js",
+      "/swagger/swagger-ui-bundle.js",
+      "/swagger/swagger-ui.css",
+    ]);
+    expect(html).not.toMatch(/https?:|\/\/[a-z]/i);
+    expect(html).not.toMatch(/<script>|<style|style=/);
+  });
+
+  test("the Swagger UI assets are the installed swagger-ui-dist files", async () => {
+    const dist = resolve(import.meta.dir, "../../node_modules/swagger-ui-dist");
+    const assets: [string, string, string][] = [
+      ["/swagger/swagger-ui-bundle.js", "swagger-ui-bundle.js", "text/javascript"],
+      ["/swagger/swagger-ui.css", "swagger-ui.css", "text/css"],
+      ["/swagger/favicon-32x32.png", "favicon-32x32.png", "image/png"],
+    ];
+    for (const [route, file, type] of assets) {
+      const res = await app.request("GET", route);
+      expect({ route, status: res.status }).toEqual({ route, status: 200 });
+      expect(res.headers.get("content-type")).toStartWith(type);
+      expect(res.headers.get("cache-control")).toBe("public, max-age=3600");
+      const served = new Uint8Array(await res.arrayBuffer());
+      expect(Bun.hash(served)).toBe(Bun.hash(readFileSync(resolve(dist, file))));
+    }
+    const init = await app.request("GET", "/swagger/init.js");
+    expect(init.headers.get("content-type")).toStartWith("text/javascript");
+    const script = await init.text();
+    expect(script).toContain("SwaggerUIBundle(");
+    // Swagger UI would otherwise send the document's URL to validator.swagger.io.
+    expect(script).toContain("validatorUrl: null");
+  });
+  test("is valid OpenAPI 3.1: @apidevtools/swagger-parser finds no error", async () => {
+    expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+    // validate() dereferences in place: give it a copy.
+    const validated = await SwaggerParser.validate(structuredClone(doc) as never);
+    expect(Object.keys(validated.paths ?? {}).sort()).toEqual(
+      Object.keys(doc.paths).sort(),
+    );
+  });
+
+  test("documents exactly the served routes, but for the named hidden ones", () => {
+    const documented = new Set(
+      operations(doc).map(
+        ({ method, path }) => `${method} ${path.replace(/\{([^}]+)\}/g, ":$1")}`,
+      ),
+    );
+    for (const hidden of HIDDEN) {
+      expect({ hidden, served: served.has(hidden) }).toEqual({ hidden, served: true });
+      expect({ hidden, documented: documented.has(hidden) }).toEqual({
+        hidden,
+        documented: false,
+      });
+    }
+    const shown = [...served].filter((r) => !HIDDEN.includes(r)).sort();
+    expect([...documented].sort()).toEqual(shown);
+  });
+
+  test("every error is application/problem+json with the Problem schema", () => {
+    expect(doc.components?.schemas?.Problem).toMatchObject({
+      type: "object",
+      required: ["type", "title", "status", "code", "detail", "request_id"],
+      properties: { status: { type: "integer" } },
+    });
+    let errors = 0;
+    for (const { method, path, op } of operations(doc)) {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        if (Number(status) < 400) continue;
+        errors++;
+        const types = Object.keys(response.content ?? {});
+        const name = `${method} ${path} ${status}`;
+        if (RFC_ERROR_ROUTES.test(path) && types.includes("application/json")) continue;
+        expect({ name, types }).toEqual({ name, types: ["application/problem+json"] });
+        const schema = response.content?.["application/problem+json"]?.schema;
+        // The Problem itself, or (GET /readyz) an object that extends it.
+        const isProblem =
+          JSON.stringify(schema) === JSON.stringify(PROBLEM_REF) ||
+          JSON.stringify(schema).includes("RFC 9457");
+        expect({ name, isProblem }).toEqual({ name, isProblem: true });
+      }
+    }
+    expect(errors).toBeGreaterThan(100);
+  });
+
+  test("the statuses every route of a kind answers are documented", () => {
+    const has = (op: Operation, status: string) => op.responses?.[status] !== undefined;
+    for (const { method, path, op } of operations(doc)) {
+      const name = `${method} ${path}`;
+      const expected = ["413"];
+      // A body sent with these methods is parsed on any route: 400 and 415.
+      if (["post", "put", "patch", "delete"].includes(method))
+        expected.push("400", "415");
+      if (op.requestBody?.content?.["application/json"]) expected.push("422");
+      if ((op.parameters ?? []).length > 0) expected.push("422");
+      const bearer = op.security?.find((s) => "bearer" in s);
+      if (bearer) expected.push("401", "503");
+      if ((bearer?.bearer ?? []).length > 0) expected.push("403");
+      if (method === "post" && /^\/(auth|oauth)\//.test(path))
+        expected.push("429", "503");
+      const missing = [...new Set(expected)].filter((s) => !has(op, s));
+      expect({ name, missing }).toEqual({ name, missing: [] });
+      // The headers that come with them.
+      if (has(op, "401"))
+        expect(op.responses?.["401"]?.headers).toHaveProperty("WWW-Authenticate");
+      for (const s of ["429", "503"])
+        if (has(op, s))
+          expect(op.responses?.[s]?.headers).toHaveProperty("Retry-After");
+      for (const [status, r] of Object.entries(op.responses ?? {}))
+        expect({ name, status, id: r.headers?.["X-Request-Id"] }).toEqual({
+          name,
+          status,
+          id: { $ref: "#/components/headers/X-Request-Id" },
+        });
+    }
+    // Admin routes name the role; its 403 follows from it.
+    for (const { method, path, op } of operations(doc).filter((o) =>
+      o.op.tags?.includes("admin"),
+    )) {
+      expect({ op: `${method} ${path}`, security: op.security }).toEqual({
+        op: `${method} ${path}`,
+        security: [{ bearer: ["admin"] }],
+      });
+    }
+  });
+
+  test("responses without a body declare no content; integers are integers", () => {
+    for (const { method, path, op } of operations(doc)) {
+      const noBody = op.responses?.["204"];
+      if (noBody)
+        expect({ op: `${method} ${path}`, noBody }).not.toHaveProperty(
+          "noBody.content",
+        );
+      for (const r of Object.values(op.responses ?? {}))
+        for (const type of Object.keys(r.content ?? {})) expect(type).toContain("/");
+    }
+    for (const o of objectsIn(doc)) {
+      // The generator's query coercion, `string | integer`, must not survive.
+      expect(o.format === "integer" || o.format === "numeric").toBe(false);
+      if (Array.isArray(o.type)) expect(o.type).not.toContain("integer");
+    }
+    const token = doc.paths["/auth/login"]?.post?.responses?.["200"]?.content?.[
+      "application/json"
+    ]?.schema as { properties: Record<string, unknown> };
+    expect(token.properties.expires_in).toMatchObject({ type: "integer" });
+    const limit = doc.paths["/users"]?.get?.parameters?.find((p) => p.name === "limit");
+    expect(limit?.schema).toMatchObject({ type: "integer" });
+  });
+
+  test("every operation has a summary, a declared tag, a unique operationId and a 2xx", () => {
+    const tags = new Set((doc.tags ?? []).map((t) => t.name));
+    const ids = new Set<string>();
+    for (const { method, path, op } of operations(doc)) {
+      const name = `${method} ${path}`;
+      expect({ name, tags: (op.tags ?? []).filter((t) => !tags.has(t)) }).toEqual({
+        name,
+        tags: [],
+      });
+      expect({ name, tagged: (op.tags ?? []).length > 0 }).toEqual({
+        name,
+        tagged: true,
+      });
+      expect({ name, summary: typeof op.summary }).toEqual({ name, summary: "string" });
+      const success = Object.keys(op.responses ?? {}).filter((c) => /^2\d\d$/.test(c));
+      expect({ name, success: success.length > 0 }).toEqual({ name, success: true });
+      expect(op.operationId ?? "").toMatch(/^[a-z][A-Za-z0-9]*$/);
+      expect(ids.has(op.operationId ?? "")).toBe(false);
+      ids.add(op.operationId ?? "");
+    }
   });
 });

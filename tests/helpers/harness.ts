@@ -19,6 +19,24 @@ import { createTestDatabase, type Dialect, type TestDatabase } from "./databases
 /** A fixed test key-encryption key (32 zero-ish bytes, base64). */
 export const TEST_KEK = Buffer.alloc(32, 7).toString("base64");
 
+/**
+ * A storage timeout no busy machine reaches by accident. DB_TIMEOUT_MS runs on
+ * real timers even where the clock is fake, and at the 5 s default a loaded
+ * 2-core machine turned slow queries into 503s. A test about timeouts sets
+ * its own value.
+ */
+export const TEST_DB_TIMEOUT_MS = "60000";
+
+/**
+ * The request budgets off: hundreds of tests share one client "IP". Suites
+ * about abuse protection turn them on explicitly.
+ */
+export const BUDGETS_OFF: Record<string, string> = {
+  RATE_LIMIT_PER_IP: "0",
+  LOGIN_FAILURES_PER_ACCOUNT_IP: "0",
+  LOGIN_FAILURES_PER_ACCOUNT: "0",
+};
+
 /** Settings every test app starts from; cheap hashing keeps the suite fast. */
 export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: "debug",
@@ -27,6 +45,8 @@ export const TEST_ENV: Record<string, string> = {
   ARGON2_TIME_COST: "1",
   ISSUER: "http://authd.test",
   JWKS_MAX_AGE: "60",
+  DB_TIMEOUT_MS: TEST_DB_TIMEOUT_MS,
+  ...BUDGETS_OFF,
 };
 
 export interface TestApp {

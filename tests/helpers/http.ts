@@ -3,7 +3,7 @@
  * checks, token-response checks, and typed shortcuts for the auth endpoints.
  */
 import { expect } from "bun:test";
-import { decodeJwt, decodeProtectedHeader } from "jose";
+import type { Container } from "../../src/container.ts";
 import * as pgSchema from "../../src/db/schema/pg.ts";
 import * as sqliteSchema from "../../src/db/schema/sqlite.ts";
 import type { TestApp, TokenBody } from "./harness.ts";
@@ -90,28 +90,22 @@ export async function refreshOk(app: TestApp, refreshToken: string) {
 export const me = (app: TestApp, token: string) =>
   app.request("GET", "/users/me", { token });
 
-export interface AccessClaimsBody {
-  iss: string;
-  aud: string;
-  sub: string;
-  sid: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  roles: string[];
-}
-
-export const claimsOf = (token: string) =>
-  decodeJwt(token) as unknown as AccessClaimsBody;
-export const headerOf = (token: string) => decodeProtectedHeader(token);
+export { type AccessClaimsBody, claimsOf, headerOf } from "./jwt.ts";
 
 /** Every stored refresh-token row (to check that only hashes are stored). */
-export async function refreshTokenRows(app: TestApp) {
+export async function refreshTokenRows(app: { container: Container }) {
   const database = app.container.database;
   if (database.dialect === "pg") {
     return database.db.select().from(pgSchema.refreshTokens);
   }
   return database.db.select().from(sqliteSchema.refreshTokens).all();
+}
+
+/** A session's refresh-token rows, and how many of them are unspent and unrevoked. */
+export async function sessionTokens(app: { container: Container }, sessionId: string) {
+  const rows = (await refreshTokenRows(app)).filter((r) => r.sessionId === sessionId);
+  const live = rows.filter((r) => r.usedAt === null && r.revokedAt === null);
+  return { rows, live };
 }
 
 /** Session ids that are live for a user, as the store sees them. */

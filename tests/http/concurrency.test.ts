@@ -3,6 +3,12 @@
  * refresh inside REFRESH_REUSE_INTERVAL gets 200 and the same successor, so
  * 50 simultaneous refreshes of one token all succeed with one successor, and
  * the session ends up with exactly one live refresh token.
+ *
+ * On SQLite these requests are served one after another (bun:sqlite runs
+ * each synchronous transaction straight through), so they prove the
+ * interleaving of awaits, not transaction isolation: they pass even with
+ * DEFERRED transactions. The races that need real overlap run across
+ * processes in tests/e2e/refresh-race.test.ts.
  */
 import { describe, expect, test } from "bun:test";
 import { sha256 } from "../../src/core/crypto.ts";

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
+import { LEEWAY_SECONDS } from "../../src/infra/jwt.ts";
 import { DIALECTS } from "../helpers/databases.ts";
-import { createTestApp, registerUser, type TestApp } from "../helpers/harness.ts";
+import {
+  createTestApp,
+  registerUser,
+  type TestApp,
+  useTestApp,
+} from "../helpers/harness.ts";
 import { headerOf, me } from "../helpers/http.ts";
 
 // Every private or symmetric JWK member (RFC 7517 / 7518).
@@ -102,6 +108,43 @@ for (const dialect of DIALECTS) {
       expect(body.issuer).toBe("http://authd.test");
       expect(body.jwks_uri).toBe("http://authd.test/.well-known/jwks.json");
       expect(body.issuer).toBe(app.config.ISSUER);
+    });
+  });
+
+  describe(`JWKS and retired keys [${dialect}]`, () => {
+    const app = useTestApp(dialect);
+    /**
+     * ACCESS_TOKEN_TTL + verification leeway + KEY_REFRESH_INTERVAL (defaults):
+     * the last token a retired key signed may be verified until then.
+     */
+    const RETENTION_MS = (900 + LEEWAY_SECONDS + 10) * 1000;
+
+    /** What the JWKS lists after the daemon's next reload at the current (fake) time. */
+    const publishedAfterReload = async () => {
+      await app.container.keyring.refresh();
+      const { body } = await jwksOf(app);
+      return body.keys.map((k) => k.kid ?? "").sort();
+    };
+
+    test("a retired key is listed until its retention ends: one second before yes, at it no", async () => {
+      const before = await app.container.store.listKeys();
+      const retiring = before.find((k) => k.state === "current")?.kid ?? "missing";
+      const retiredAt = app.clock.now().getTime();
+      const rotated = await app.container.keys.rotate({ actorId: "cli" }, true);
+      const live = [rotated.current, rotated.next].sort();
+      expect(await publishedAfterReload()).toEqual([...live, retiring].sort());
+
+      app.clock.set(new Date(retiredAt + RETENTION_MS - 1000));
+      expect(await publishedAfterReload()).toEqual([...live, retiring].sort());
+
+      app.clock.set(new Date(retiredAt + RETENTION_MS));
+      expect(await publishedAfterReload()).toEqual(live);
+      app.clock.advance(3_600_000);
+      expect(await publishedAfterReload()).toEqual(live);
+      // Dropped from the JWKS is not deleted: that is `authctl keys prune`'s job.
+      expect((await app.container.store.listKeys()).map((k) => k.kid)).toContain(
+        retiring,
+      );
     });
   });
 }

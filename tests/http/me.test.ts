@@ -48,6 +48,7 @@ for (const dialect of DIALECTS) {
           headers: { authorization: `${scheme} ${reg.access_token}` },
         });
         expect(res.status).toBe(200);
+        expect(((await res.json()) as { id: string }).id).toBe(reg.user.id);
       }
     });
 
@@ -134,17 +135,28 @@ for (const dialect of DIALECTS) {
 
     test("422 for an empty or over-long name", async () => {
       const reg = await registerUser(app);
+      await patch(reg.access_token, { name: "Kept" });
+      const before = await app.container.store.findUserById(reg.user.id);
       await expectValidation(await patch(reg.access_token, { name: "" }), "/name");
       await expectValidation(
         await patch(reg.access_token, { name: "n".repeat(201) }),
         "/name",
       );
+      expect(await app.container.store.findUserById(reg.user.id)).toEqual(before);
+      expect(await auditOf(app, "user.update", reg.user.id)).toHaveLength(1);
     });
 
-    test("401 without or with a rejected token", async () => {
+    test("401 without or with a rejected token; nobody is changed", async () => {
+      const reg = await registerUser(app);
+      const before = await app.container.store.findUserById(reg.user.id);
       const res = await app.request("PATCH", "/users/me", { json: { name: "X" } });
       await expectProblem(res, 401, "unauthenticated");
       await expectRejectedToken(await patch("not.a.jwt", { name: "X" }));
+      // A token of an ended session is rejected too.
+      await post(app, "/auth/logout", { refresh_token: reg.refresh_token });
+      await expectRejectedToken(await patch(reg.access_token, { name: "X" }));
+      expect(await app.container.store.findUserById(reg.user.id)).toEqual(before);
+      expect(await auditOf(app, "user.update", reg.user.id)).toEqual([]);
     });
   });
 
@@ -208,8 +220,9 @@ for (const dialect of DIALECTS) {
       expect(audit.map((a) => a.outcome)).toEqual(["failure"]);
     });
 
-    test("422 for missing or unknown fields", async () => {
+    test("422 for missing or unknown fields; the password stays", async () => {
       const reg = await registerUser(app);
+      const before = await app.container.store.findUserById(reg.user.id);
       await expectValidation(
         await post(
           app,
@@ -228,16 +241,25 @@ for (const dialect of DIALECTS) {
         ),
         "/user_id",
       );
+      expect(await app.container.store.findUserById(reg.user.id)).toEqual(before);
+      expect(await auditOf(app, "user.password_change", reg.user.id)).toEqual([]);
+      expect(await liveSessionIds(app, reg.user.id)).toEqual([
+        claimsOf(reg.access_token).sid,
+      ]);
       await loginOk(app, reg.email, reg.password);
     });
 
-    test("401 without a token", async () => {
+    test("401 without a token; no password changes", async () => {
+      const reg = await registerUser(app);
+      const before = await app.container.store.findUserById(reg.user.id);
       const res = await post(app, "/users/me/password", {
-        current_password: "whatever",
+        current_password: reg.password,
         new_password: NEW_PASSWORD,
       });
       await expectProblem(res, 401, "unauthenticated");
       expect(res.headers.get("www-authenticate")).toBe("Bearer");
+      expect(await app.container.store.findUserById(reg.user.id)).toEqual(before);
+      await loginOk(app, reg.email, reg.password);
     });
   });
 }

@@ -21,6 +21,7 @@ import {
   refresh,
   refreshOk,
   refreshTokenRows,
+  sessionTokens,
 } from "../helpers/http.ts";
 
 const hashOf = (token: string) => sha256(token).toString("base64url");
@@ -51,7 +52,7 @@ for (const dialect of DIALECTS) {
       expect(claims.jti).not.toBe(claimsOf(reg.access_token).jti);
       expect((await me(app, next.access_token)).status).toBe(200);
 
-      const rows = (await refreshTokenRows(app)).filter((r) => r.sessionId === sid);
+      const { rows } = await sessionTokens(app, sid);
       expect(rows).toHaveLength(2);
       const old = rows.find((r) => r.tokenHash === hashOf(reg.refresh_token));
       const successor = rows.find((r) => r.tokenHash === hashOf(next.refresh_token));
@@ -82,6 +83,29 @@ for (const dialect of DIALECTS) {
       expect(await liveSessionIds(app, reg.user.id)).toHaveLength(1);
     });
 
+    test("an older ancestor inside the interval is reuse: RT0 after RT0 → RT1 → RT2 revokes", async () => {
+      const reg = await registerUser(app);
+      const sid = claimsOf(reg.access_token).sid;
+      const rt1 = await refreshOk(app, reg.refresh_token);
+      app.clock.advance(1_000);
+      const rt2 = await refreshOk(app, rt1.refresh_token);
+      app.clock.advance(1_000);
+      // RT1's successor (RT2) is live: a repeat of RT1 is a retry, and gets RT2.
+      expect((await refreshOk(app, rt1.refresh_token)).refresh_token).toBe(
+        rt2.refresh_token,
+      );
+      // RT0's successor (RT1) is spent: RT0 now is a stolen copy, well inside 10 s.
+      await expectInvalidGrant(await refresh(app, reg.refresh_token));
+      expect(await liveSessionIds(app, reg.user.id)).toEqual([]);
+      await expectInvalidGrant(await refresh(app, rt2.refresh_token));
+      await expectRejectedToken(await me(app, rt2.access_token));
+      const rows = (await refreshTokenRows(app)).filter((r) => r.sessionId === sid);
+      expect(rows).toHaveLength(3);
+      expect(rows.every((r) => r.revokedAt !== null)).toBe(true);
+      const audit = await auditOf(app, "session.refresh_reuse", reg.user.id);
+      expect(audit.map((a) => a.detail)).toEqual([{ session_id: sid }]);
+    });
+
     test("reuse after the interval revokes the whole session", async () => {
       const reg = await registerUser(app);
       const other = await loginOk(app, reg.email, reg.password);
@@ -104,16 +128,32 @@ for (const dialect of DIALECTS) {
       expect(audit).toHaveLength(1);
       expect(audit[0]?.outcome).toBe("failure");
       expect(audit[0]?.detail).toEqual({ session_id: sid });
-      const rows = (await refreshTokenRows(app)).filter((r) => r.sessionId === sid);
-      expect(rows.every((r) => r.revokedAt !== null)).toBe(true);
+      // Both of its tokens (the spent one and the successor) are revoked.
+      const { rows, live } = await sessionTokens(app, sid);
+      expect(rows).toHaveLength(2);
+      expect(rows.map((r) => r.revokedAt?.getTime())).toEqual(
+        rows.map(() => app.clock.now().getTime()),
+      );
+      expect(live).toEqual([]);
     });
 
     test("a later repeat inside the window still cannot revive a revoked session", async () => {
       const reg = await registerUser(app);
+      const sid = claimsOf(reg.access_token).sid;
       const successor = await refreshOk(app, reg.refresh_token);
-      await post(app, "/auth/logout", { refresh_token: successor.refresh_token });
+      const logout = await post(app, "/auth/logout", {
+        refresh_token: successor.refresh_token,
+      });
+      expect(logout.status).toBe(204);
       await expectInvalidGrant(await refresh(app, reg.refresh_token));
       await expectInvalidGrant(await refresh(app, successor.refresh_token));
+      // Nothing was issued: still the two tokens, both dead, the session ended.
+      const { rows, live } = await sessionTokens(app, sid);
+      expect(rows.map((r) => r.tokenHash).sort()).toEqual(
+        [hashOf(reg.refresh_token), hashOf(successor.refresh_token)].sort(),
+      );
+      expect(live).toEqual([]);
+      expect(await liveSessionIds(app, reg.user.id)).toEqual([]);
     });
 
     test("unknown tokens and access tokens are invalid_grant; bad bodies 422", async () => {
@@ -129,30 +169,46 @@ for (const dialect of DIALECTS) {
         }),
         "/grant_type",
       );
-      // None of that spent the real token.
+      // None of that spent the real token or issued one.
+      const sid = claimsOf(reg.access_token).sid;
+      const untouched = await sessionTokens(app, sid);
+      expect(untouched.rows).toHaveLength(1);
+      expect(untouched.live.map((r) => r.tokenHash)).toEqual([
+        hashOf(reg.refresh_token),
+      ]);
       await refreshOk(app, reg.refresh_token);
     });
 
     test("a refreshed access token carries the user's current roles", async () => {
       const reg = await registerUser(app);
-      await app.container.userAdmin.setRoles(reg.email, ["user", "editor"], CLI);
+      await app.container.userAdmin.setRoles(reg.email, ["user", "service"], CLI);
       const next = await refreshOk(app, reg.refresh_token);
-      expect(claimsOf(next.access_token).roles).toEqual(["user", "editor"]);
-      expect(next.user.roles).toEqual(["user", "editor"]);
+      expect(claimsOf(next.access_token).roles).toEqual(["user", "service"]);
+      expect(next.user.roles).toEqual(["user", "service"]);
     });
 
     test("refresh fails once the user is disabled, and stays failed", async () => {
       const reg = await registerUser(app);
+      const sid = claimsOf(reg.access_token).sid;
       await app.container.userAdmin.setDisabled(reg.email, true, CLI);
       await expectInvalidGrant(await refresh(app, reg.refresh_token));
       await app.container.userAdmin.setDisabled(reg.email, false, CLI);
       await expectInvalidGrant(await refresh(app, reg.refresh_token));
+      // Disabling ended the session; no refresh issued a token.
+      const { rows, live } = await sessionTokens(app, sid);
+      expect(rows).toHaveLength(1);
+      expect(live).toEqual([]);
+      expect(await liveSessionIds(app, reg.user.id)).toEqual([]);
     });
 
     test("refresh fails once the user is deleted", async () => {
       const reg = await registerUser(app);
+      const sid = claimsOf(reg.access_token).sid;
       await app.container.userAdmin.delete(reg.email, CLI);
       await expectInvalidGrant(await refresh(app, reg.refresh_token));
+      // The user's session and tokens went with the account.
+      expect((await sessionTokens(app, sid)).rows).toEqual([]);
+      expect(await app.container.store.findUserById(reg.user.id)).toBeNull();
     });
   });
 

@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { DIALECTS } from "../helpers/databases.ts";
-import { registerUser, type TokenBody, useTestApp } from "../helpers/harness.ts";
+import {
+  GOOD_PASSWORD,
+  registerUser,
+  type TokenBody,
+  uniqueEmail,
+  useTestApp,
+} from "../helpers/harness.ts";
 import {
   auditOf,
   claimsOf,
@@ -149,6 +155,50 @@ for (const dialect of DIALECTS) {
       expect(res.headers.get("www-authenticate")).toBe("Bearer");
       const del = await app.request("DELETE", "/users/me/sessions/whatever");
       await expectProblem(del, 401, "unauthenticated");
+    });
+  });
+
+  describe(`the client's address and TRUST_PROXY [${dialect}]`, () => {
+    const behindProxy = useTestApp(dialect, { TRUST_PROXY: "true" });
+    const direct = useTestApp(dialect);
+    const forwarded = { "x-forwarded-for": "203.0.113.7, 10.0.0.1" };
+
+    const register = (app: typeof direct) =>
+      app
+        .request("POST", "/auth/register", {
+          json: { email: uniqueEmail("ip"), password: GOOD_PASSWORD },
+          headers: forwarded,
+        })
+        .then((r) => expectTokens(r, 201));
+
+    test("TRUST_PROXY=true: the first X-Forwarded-For address is the client's", async () => {
+      const reg = await register(behindProxy);
+      const res = await behindProxy.request("GET", "/users/me/sessions", {
+        token: reg.access_token,
+      });
+      const { items } = (await res.json()) as { items: SessionItem[] };
+      expect(items.map((i) => i.ip)).toEqual(["203.0.113.7"]);
+      // Stored so, and audited so.
+      const [session] = await behindProxy.container.store.listLiveSessions(
+        reg.user.id,
+        behindProxy.clock.now(),
+      );
+      expect(session?.ip).toBe("203.0.113.7");
+      const [event] = await auditOf(behindProxy, "user.register", reg.user.id);
+      expect(event?.ip).toBe("203.0.113.7");
+    });
+
+    test("TRUST_PROXY=false (the default): a forged X-Forwarded-For is ignored", async () => {
+      const reg = await register(direct);
+      const [session] = await direct.container.store.listLiveSessions(
+        reg.user.id,
+        direct.clock.now(),
+      );
+      // In process there is no peer address; over TCP it is the peer's
+      // (tests/e2e/daemon.test.ts). Never the header's.
+      expect(session?.ip).toBeNull();
+      const [event] = await auditOf(direct, "user.register", reg.user.id);
+      expect(event?.ip).toBeNull();
     });
   });
 }
