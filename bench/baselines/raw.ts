@@ -1,0 +1,71 @@
+/**
+ * Baselines measured in the bench process itself, with no HTTP around them:
+ * the raw Bun.password.verify rate at the configured argon2id parameters and
+ * concurrency, and the raw refresh-rotation transaction (the store method
+ * alone, no signing, sealing or audit) on the same database.
+ */
+import { tokenHash } from "../../src/core/crypto.ts";
+import type { Database } from "../../src/db/connect.ts";
+import { createStore } from "../../src/db/store.ts";
+import { seedSessions } from "../lib/seed.ts";
+
+/** Runs `workers` loops of `step` for `seconds`; returns completed steps per second. */
+async function rate(
+  seconds: number,
+  workers: number,
+  step: (worker: number) => Promise<void>,
+): Promise<number> {
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      while (performance.now() < end) {
+        await step(w);
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - t0) / 1000);
+}
+
+export async function rawVerifyRate(o: {
+  memoryKib: number;
+  timeCost: number;
+  concurrency: number;
+  seconds: number;
+}): Promise<number> {
+  const password = "correct horse battery staple";
+  const hash = await Bun.password.hash(password, {
+    algorithm: "argon2id",
+    memoryCost: o.memoryKib,
+    timeCost: o.timeCost,
+  });
+  return rate(o.seconds, o.concurrency, async () => {
+    if (!(await Bun.password.verify(password, hash))) throw new Error("verify failed");
+  });
+}
+
+export async function rawRotationRate(o: {
+  database: Database;
+  userId: string;
+  chains: number;
+  seconds: number;
+}): Promise<number> {
+  const store = createStore(o.database);
+  const chains = await seedSessions(o.database, o.userId, o.chains);
+  let n = 0;
+  return rate(o.seconds, o.chains, async (w) => {
+    const successor = `bench-successor-${w}-${++n}-${Math.random()}`;
+    const result = await store.rotateRefreshToken({
+      tokenHash: tokenHash(chains[w] as string),
+      now: new Date(),
+      reuseIntervalMs: 10_000,
+      idleTtlMs: 2_592_000_000,
+      successor: { id: Bun.randomUUIDv7(), tokenHash: tokenHash(successor) },
+      successorSealed: "sealed-successor-placeholder",
+    });
+    if (result.kind !== "rotated") throw new Error(`rotation: ${result.kind}`);
+    chains[w] = successor;
+  });
+}
