@@ -27,16 +27,24 @@ const decodeQp = (s: string) =>
     "latin1",
   ).toString("utf8");
 
-/** The body of the MIME part with this content type, decoded. */
+/**
+ * The body of the MIME part with this content type, decoded. Parts are cut at
+ * the message's own boundary, never at any line that starts with "--": a
+ * quoted-printable soft break can put "--" from a token at a line's start.
+ */
 function part(raw: string, type: string): string {
-  const at = raw.toLowerCase().indexOf(`content-type: ${type}`);
-  if (at < 0) return "";
-  const rest = raw.slice(at);
-  const headerEnd = rest.search(/\r?\n\r?\n/);
-  const headers = rest.slice(0, headerEnd).toLowerCase();
-  const body = rest.slice(headerEnd).replace(/^\r?\n\r?\n/, "");
-  const end = body.search(/\r?\n--/);
-  const content = end < 0 ? body : body.slice(0, end);
+  const boundary = /boundary="?([^";\r\n]+)"?/i.exec(raw)?.[1];
+  const parts = boundary ? raw.split(`--${boundary}`) : [raw];
+  const wanted = parts.find((p) => p.toLowerCase().includes(`content-type: ${type}`));
+  if (wanted === undefined) return "";
+  const headerEnd = wanted.search(/\r?\n\r?\n/);
+  if (headerEnd < 0) return "";
+  const headers = wanted.slice(0, headerEnd).toLowerCase();
+  // The line break before the next boundary belongs to the boundary.
+  const content = wanted
+    .slice(headerEnd)
+    .replace(/^\r?\n\r?\n/, "")
+    .replace(/\r?\n$/, "");
   if (headers.includes("quoted-printable")) return decodeQp(content);
   if (headers.includes("base64"))
     return Buffer.from(content.replace(/\s+/g, ""), "base64").toString("utf8");
