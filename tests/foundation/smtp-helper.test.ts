@@ -17,7 +17,10 @@ beforeAll(async () => {
 afterAll(() => smtp?.close());
 
 test('a token with "--" at a soft line break is read whole, in text and HTML', async () => {
-  const mailer = createSmtpMailer({ url: smtp.url, from: "authd <no-reply@localhost>" });
+  const mailer = createSmtpMailer({
+    url: smtp.url,
+    from: "authd <no-reply@localhost>",
+  });
   // Sliding "--" along the token puts it at the wrap in one of the mails.
   const tokens = Array.from(
     { length: 42 },
