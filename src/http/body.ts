@@ -5,6 +5,7 @@
  * client can send makes parsing or validation slow.
  */
 import { AuthError } from "../core/errors.ts";
+import { clipPath } from "./validation.ts";
 
 /**
  * The deepest nesting of arrays and objects a body may have. Our deepest
@@ -84,9 +85,39 @@ export function assertJsonDepth(text: string, max = MAX_JSON_DEPTH): void {
 export function parseJsonBody(bytes: Uint8Array): unknown {
   const text = decodeUtf8(bytes);
   assertJsonDepth(text);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw malformed("the body is not valid JSON");
+  }
+  // Only a body that spells the name (or escapes a character) can hold it.
+  if (text.includes("toString") || text.includes("\\u")) refuseToStringMember(value);
+  return value;
+}
+
+/**
+ * Refuses (422) a body with a member named `toString` in any object. No field
+ * of the contract has that name, so such a body is invalid on every route;
+ * and Elysia's validation report (elysia 1.4, `mapValueError`) interpolates
+ * the value it rejects into a string, which an object whose own `toString` is
+ * not a function makes throw: `{"email":{"toString":null}}` was a 500, not a
+ * 422. tests/http/fuzz.test.ts found it; tests/http/hostile-input.test.ts
+ * sends it.
+ */
+function refuseToStringMember(value: unknown, path = ""): void {
+  if (typeof value !== "object" || value === null) return;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) refuseToStringMember(item, `${path}/${i}`);
+    return;
+  }
+  for (const [key, member] of Object.entries(value)) {
+    const at = `${path}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+    if (key === "toString") {
+      throw new AuthError("validation_failed", "the request is not valid", [
+        { path: clipPath(at), message: "is not a field of this request" },
+      ]);
+    }
+    refuseToStringMember(member, at);
   }
 }

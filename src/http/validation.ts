@@ -38,7 +38,8 @@ function describe(e: ValueError): string {
   }
 }
 
-const clip = (path: string) =>
+/** A JSON pointer as reported: at most MAX_PATH_LENGTH characters. */
+export const clipPath = (path: string) =>
   path.length > MAX_PATH_LENGTH ? `${path.slice(0, MAX_PATH_LENGTH)}…` : path;
 
 export function validationErrors(error: ValidationError): FieldError[] {
@@ -48,7 +49,7 @@ export function validationErrors(error: ValidationError): FieldError[] {
   for (const e of error.all as ValueError[]) {
     if (errors.length >= MAX_REPORTED_ERRORS) break;
     const raw = typeof e.path === "string" ? e.path : "";
-    const path = clip(error.type === "body" ? raw || "/" : `/${error.type}${raw}`);
+    const path = clipPath(error.type === "body" ? raw || "/" : `/${error.type}${raw}`);
     // One message per field: TypeBox reports a missing property twice
     // ("Expected required property", then "Expected string"); the first says it.
     if (seen.has(path)) continue;
