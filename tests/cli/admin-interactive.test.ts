@@ -78,6 +78,9 @@ async function inTerminal(args: string[], env: Record<string, string>, dir: stri
     "remain-on-exit",
     "on",
   );
+  // The server's pid, to end it even once its socket is gone (the database
+  // directory that holds the socket may be removed first).
+  const serverPid = Number((await tmux("display-message", "-p", "#{pid}")).trim());
   const screen = () => tmux("capture-pane", "-p", "-J", "-t", "cli", "-S", "-");
 
   /** Polls the screen until `ready` holds; fails after a generous bound, showing the screen. */
@@ -106,7 +109,15 @@ async function inTerminal(args: string[], env: Record<string, string>, dir: stri
       const s = await waitFor("the command to exit", (s) => s.includes(EXITED));
       return Number(s.slice(s.indexOf(EXITED) + EXITED.length).match(/^ (\d+)\]/)?.[1]);
     },
-    close: () => tmux("kill-server").catch(() => ""),
+    /** Ends the private tmux server (and the pane's processes with it). */
+    async close() {
+      await tmux("kill-server").catch(() => "");
+      try {
+        process.kill(serverPid, "SIGTERM");
+      } catch {
+        // Already gone: kill-server reached it.
+      }
+    },
   };
 }
 
