@@ -2,16 +2,10 @@
  * The audit store's time filter and pruning, on every dialect, on a database
  * of its own (the paging and filters are in store.contract.test.ts).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { AuditEvent } from "../../src/core/ports.ts";
-import { type Database, openDatabase } from "../../src/db/connect.ts";
-import { migrateUp } from "../../src/db/migrate.ts";
-import { createStore, type Store } from "../../src/db/store.ts";
-import {
-  createTestDatabase,
-  DIALECTS,
-  type TestDatabase,
-} from "../helpers/databases.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { useMigratedStore } from "../helpers/store.ts";
 
 const T0 = new Date("2026-01-01T00:00:00.000Z");
 const day = (n: number) => new Date(T0.getTime() + n * 86_400_000);
@@ -33,19 +27,7 @@ const event = (at: Date, over: Partial<AuditEvent> = {}): AuditEvent => ({
 
 for (const dialect of DIALECTS) {
   describe(`Audit store contract [${dialect}]`, () => {
-    let testDb: TestDatabase;
-    let database: Database;
-    let store: Store;
-    beforeAll(async () => {
-      testDb = await createTestDatabase(dialect);
-      database = openDatabase({ url: testDb.url });
-      await migrateUp(database);
-      store = createStore(database);
-    });
-    afterAll(async () => {
-      await database.close();
-      await testDb.drop();
-    });
+    const { store } = useMigratedStore(dialect);
 
     const all = async () => (await store.listAudit({ limit: 10_000 })).map((e) => e.id);
 

@@ -4,16 +4,10 @@
  * spent once, a reset token that dies with the password, and claims that
  * never hand one row to two workers.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { IssuedMail, OutboxRecord, UserRecord } from "../../src/core/ports.ts";
-import { type Database, openDatabase } from "../../src/db/connect.ts";
-import { migrateUp } from "../../src/db/migrate.ts";
-import { createStore, type Store } from "../../src/db/store.ts";
-import {
-  createTestDatabase,
-  DIALECTS,
-  type TestDatabase,
-} from "../helpers/databases.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { useMigratedStore } from "../helpers/store.ts";
 
 const T0 = new Date("2026-01-01T00:00:00.000Z");
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -67,19 +61,7 @@ function issued(
 
 for (const dialect of DIALECTS) {
   describe(`EmailTokenStore contract [${dialect}]`, () => {
-    let testDb: TestDatabase;
-    let database: Database;
-    let store: Store;
-    beforeAll(async () => {
-      testDb = await createTestDatabase(dialect);
-      database = openDatabase({ url: testDb.url });
-      await migrateUp(database);
-      store = createStore(database);
-    });
-    afterAll(async () => {
-      await database.close();
-      await testDb.drop();
-    });
+    const { store } = useMigratedStore(dialect);
 
     async function newUser() {
       const u = userRecord();
@@ -179,19 +161,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`OutboxStore contract [${dialect}]`, () => {
-    let testDb: TestDatabase;
-    let database: Database;
-    let store: Store;
-    beforeAll(async () => {
-      testDb = await createTestDatabase(dialect);
-      database = openDatabase({ url: testDb.url });
-      await migrateUp(database);
-      store = createStore(database);
-    });
-    afterAll(async () => {
-      await database.close();
-      await testDb.drop();
-    });
+    const { store } = useMigratedStore(dialect);
 
     /** Marks every row sent, so each test starts with an empty queue. */
     async function settleAll() {

@@ -2,19 +2,14 @@
  * The LimitStore contract (rate-limit budgets and known IPs), run against
  * every dialect: what core/limits.ts relies on.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import type { UserRecord } from "../../src/core/ports.ts";
-import { type Database, openDatabase } from "../../src/db/connect.ts";
-import { migrateUp } from "../../src/db/migrate.ts";
 import * as pgSchema from "../../src/db/schema/pg.ts";
 import * as sqliteSchema from "../../src/db/schema/sqlite.ts";
-import { createStore, type Store } from "../../src/db/store.ts";
-import {
-  createTestDatabase,
-  DIALECTS,
-  type TestDatabase,
-} from "../helpers/databases.ts";
+import type { Store } from "../../src/db/store.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { useMigratedStore } from "../helpers/store.ts";
 
 const T0 = new Date("2026-01-01T00:00:00.000Z");
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -40,19 +35,7 @@ function userRecord(): UserRecord {
 
 for (const dialect of DIALECTS) {
   describe(`LimitStore contract [${dialect}]`, () => {
-    let testDb: TestDatabase;
-    let database: Database;
-    let store: Store;
-    beforeAll(async () => {
-      testDb = await createTestDatabase(dialect);
-      database = openDatabase({ url: testDb.url });
-      await migrateUp(database);
-      store = createStore(database);
-    });
-    afterAll(async () => {
-      await database.close();
-      await testDb.drop();
-    });
+    const { database, store } = useMigratedStore(dialect);
 
     async function rows() {
       if (database.dialect === "pg")

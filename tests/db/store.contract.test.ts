@@ -2,7 +2,7 @@
  * The Store contract, written once and run against every dialect: what the
  * core may rely on from src/db, whichever database is underneath.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { AuthError } from "../../src/core/errors.ts";
 import type {
   AuditEvent,
@@ -11,14 +11,10 @@ import type {
   SigningKeyRecord,
   UserRecord,
 } from "../../src/core/ports.ts";
-import { type Database, openDatabase } from "../../src/db/connect.ts";
-import { migrateUp } from "../../src/db/migrate.ts";
+import { openDatabase } from "../../src/db/connect.ts";
 import { createStore, type Store } from "../../src/db/store.ts";
-import {
-  createTestDatabase,
-  DIALECTS,
-  type TestDatabase,
-} from "../helpers/databases.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { useMigratedStore } from "../helpers/store.ts";
 
 const T0 = new Date("2026-01-01T00:00:00.000Z");
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -97,19 +93,7 @@ function auditEvent(over: Partial<AuditEvent> = {}): AuditEvent {
 
 for (const dialect of DIALECTS) {
   describe(`Store contract [${dialect}]`, () => {
-    let testDb: TestDatabase;
-    let database: Database;
-    let store: Store;
-    beforeAll(async () => {
-      testDb = await createTestDatabase(dialect);
-      database = openDatabase({ url: testDb.url });
-      await migrateUp(database);
-      store = createStore(database);
-    });
-    afterAll(async () => {
-      await database.close();
-      await testDb.drop();
-    });
+    const { testDb, store } = useMigratedStore(dialect);
 
     test("ping answers on a working database and fails on a lost one", async () => {
       await expect(store.ping()).resolves.toBeUndefined();

@@ -3,16 +3,10 @@
  * (updateUserKeepingAdmin, deleteUserKeepingAdmin), on every dialect, on a
  * database of its own so that the admins counted are exactly these.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import type { GuardedChange, UserRecord } from "../../src/core/ports.ts";
-import { type Database, openDatabase } from "../../src/db/connect.ts";
-import { migrateUp } from "../../src/db/migrate.ts";
-import { createStore, type Store } from "../../src/db/store.ts";
-import {
-  createTestDatabase,
-  DIALECTS,
-  type TestDatabase,
-} from "../helpers/databases.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { useMigratedStore } from "../helpers/store.ts";
 
 const T0 = new Date("2026-01-01T00:00:00.000Z");
 const T1 = new Date("2026-01-01T00:01:00.000Z");
@@ -39,19 +33,7 @@ const admin = (over: Partial<UserRecord> = {}) =>
 
 for (const dialect of DIALECTS) {
   describe(`User admin store contract [${dialect}]`, () => {
-    let testDb: TestDatabase;
-    let database: Database;
-    let store: Store;
-    beforeAll(async () => {
-      testDb = await createTestDatabase(dialect);
-      database = openDatabase({ url: testDb.url });
-      await migrateUp(database);
-      store = createStore(database);
-    });
-    afterAll(async () => {
-      await database.close();
-      await testDb.drop();
-    });
+    const { store } = useMigratedStore(dialect);
 
     /** Every user with the admin role left as a plain user: each test starts with none. */
     async function noAdmins() {

@@ -6,38 +6,11 @@
  * and the test waits for the hasher's own counts, never for time.
  */
 import { describe, expect, test } from "bun:test";
-import { createHasher, type PasswordEngine } from "../../src/infra/hasher.ts";
+import { createHasher } from "../../src/infra/hasher.ts";
 import { DIALECTS } from "../helpers/databases.ts";
+import { gatedEngine } from "../helpers/gated-engine.ts";
 import { createTestApp, GOOD_PASSWORD, registerUser } from "../helpers/harness.ts";
 import { expectProblem, liveSessionIds, login } from "../helpers/http.ts";
-
-function gatedEngine() {
-  let open = true;
-  const held: (() => void)[] = [];
-  const gate = () =>
-    open ? Promise.resolve() : new Promise<void>((resolve) => held.push(resolve));
-  const engine: PasswordEngine = {
-    hash: async (password, options) => {
-      await gate();
-      return Bun.password.hash(password, options);
-    },
-    verify: async (password, hash) => {
-      await gate();
-      return Bun.password.verify(password, hash);
-    },
-  };
-  return {
-    engine,
-    close() {
-      open = false;
-    },
-    release() {
-      open = true;
-      for (const resolve of held.splice(0)) resolve();
-    },
-    held: () => held.length,
-  };
-}
 
 async function until(condition: () => boolean) {
   while (!condition()) await Bun.sleep(1);

@@ -10,9 +10,10 @@ import postgres from "postgres";
 import pkg from "../../package.json" with { type: "json" };
 import * as pgSchema from "../../src/db/schema/pg.ts";
 import * as sqliteSchema from "../../src/db/schema/sqlite.ts";
-import { createHasher, type PasswordEngine } from "../../src/infra/hasher.ts";
+import { createHasher } from "../../src/infra/hasher.ts";
 import { signedInAdmin } from "../helpers/admin.ts";
 import { DIALECTS, PG_URL } from "../helpers/databases.ts";
+import { gatedEngine } from "../helpers/gated-engine.ts";
 import {
   createTestApp,
   GOOD_PASSWORD,
@@ -44,34 +45,6 @@ const requests = (s: Scrape, method: string, route: string, status: number) =>
 
 /** Access lines of the handler (not other log lines). */
 const accessLines = (app: TestApp) => app.logs.filter((l) => l.msg === "request");
-
-/** A password engine behind a gate the test holds shut (as in hash-queue.test.ts). */
-function gatedEngine() {
-  let open = true;
-  const held: (() => void)[] = [];
-  const gate = () =>
-    open ? Promise.resolve() : new Promise<void>((resolve) => held.push(resolve));
-  const engine: PasswordEngine = {
-    hash: async (password, options) => {
-      await gate();
-      return Bun.password.hash(password, options);
-    },
-    verify: async (password, hash) => {
-      await gate();
-      return Bun.password.verify(password, hash);
-    },
-  };
-  return {
-    engine,
-    close() {
-      open = false;
-    },
-    release() {
-      open = true;
-      for (const resolve of held.splice(0)) resolve();
-    },
-  };
-}
 
 for (const dialect of DIALECTS) {
   describe(`GET /metrics [${dialect}]`, () => {
