@@ -14,6 +14,14 @@ const byDue = (a: OutboxRecord, b: OutboxRecord) =>
   a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || a.id.localeCompare(b.id);
 
 /** Due and not held by a live claim. */
+/**
+ * The row as this claim left it: still pending, and no later claim has
+ * counted another attempt (the fencing that keeps a late worker from
+ * marking a row another worker now holds).
+ */
+const stillHeld = (id: string, attempts: number) =>
+  and(eq(outbox.id, id), eq(outbox.attempts, attempts), eq(outbox.status, "pending"));
+
 const claimable = (now: Date) =>
   and(
     eq(outbox.status, "pending"),
@@ -43,13 +51,7 @@ export function createPgOutboxStore(db: PgDb): OutboxStore {
       const rows = await db
         .update(outbox)
         .set({ status: "sent", sentAt: now, claimedUntil: null, lastError: null })
-        .where(
-          and(
-            eq(outbox.id, id),
-            eq(outbox.attempts, attempts),
-            eq(outbox.status, "pending"),
-          ),
-        )
+        .where(stillHeld(id, attempts))
         .returning({ id: outbox.id });
       return rows.length > 0;
     },
@@ -63,13 +65,7 @@ export function createPgOutboxStore(db: PgDb): OutboxStore {
           claimedUntil: null,
           lastError: f.error,
         })
-        .where(
-          and(
-            eq(outbox.id, id),
-            eq(outbox.attempts, attempts),
-            eq(outbox.status, "pending"),
-          ),
-        )
+        .where(stillHeld(id, attempts))
         .returning({ id: outbox.id });
       return rows.length > 0;
     },
