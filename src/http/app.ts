@@ -130,7 +130,10 @@ export function createApp(c: Container) {
           "send the body as application/json",
         );
       }
-      return parseJsonBody(bytes);
+      return parseJsonBody(
+        bytes,
+        validatedBodies.has(`${request.method} ${contextOf(request).route}`),
+      );
     })
     .onError(({ code, error, request }) => {
       const ctx = contextOf(request);
@@ -212,6 +215,10 @@ export function createApp(c: Container) {
     .use(metricsRoutes(c));
 
   const matcher = createRouteMatcher(app.routes);
+  // "METHOD pattern" of the routes with a body schema (the parser above).
+  const validatedBodies = new Set(
+    app.routes.filter((r) => r.hooks.body).map((r) => `${r.method} ${r.path}`),
+  );
   return { app, matcher };
 }
 

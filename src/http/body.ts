@@ -81,8 +81,12 @@ export function assertJsonDepth(text: string, max = MAX_JSON_DEPTH): void {
   }
 }
 
-/** Strict JSON: valid UTF-8, bounded nesting, then JSON.parse. */
-export function parseJsonBody(bytes: Uint8Array): unknown {
+/**
+ * Strict JSON: valid UTF-8, bounded nesting, then JSON.parse. `validated`:
+ * the route checks the body against a schema, so a member named `toString`
+ * is refused (below); a route that takes no body ignores whatever is sent.
+ */
+export function parseJsonBody(bytes: Uint8Array, validated: boolean): unknown {
   const text = decodeUtf8(bytes);
   assertJsonDepth(text);
   let value: unknown;
@@ -92,13 +96,14 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
     throw malformed("the body is not valid JSON");
   }
   // Only a body that spells the name (or escapes a character) can hold it.
-  if (text.includes("toString") || text.includes("\\u")) refuseToStringMember(value);
+  if (validated && (text.includes("toString") || text.includes("\\u")))
+    refuseToStringMember(value);
   return value;
 }
 
 /**
  * Refuses (422) a body with a member named `toString` in any object. No field
- * of the contract has that name, so such a body is invalid on every route;
+ * of the contract has that name, so such a body fails every body schema;
  * and Elysia's validation report (elysia 1.4, `mapValueError`) interpolates
  * the value it rejects into a string, which an object whose own `toString` is
  * not a function makes throw: `{"email":{"toString":null}}` was a 500, not a
