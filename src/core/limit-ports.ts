@@ -20,11 +20,17 @@ export interface LoginBudgetCounts {
  */
 export interface LimitStore {
   /**
-   * Counts one hit on each key (distinct keys) in the window that starts at
-   * `windowStart`, in one atomic statement: a key whose stored window is
-   * older starts again at 1. Returns each key's count after the hit, in order.
+   * Counts `weight` hits (default 1) on each key (distinct keys) in the
+   * window that starts at `windowStart`, in one atomic statement: a key whose
+   * stored window is older starts again at `weight`. Returns each key's count
+   * after the hits, in order.
    */
-  hitLimits(keys: string[], windowStart: Date, expiresAt: Date): Promise<number[]>;
+  hitLimits(
+    keys: string[],
+    windowStart: Date,
+    expiresAt: Date,
+    weight?: number,
+  ): Promise<number[]>;
   /**
    * One read for the "before hashing" step of a login: the two failure
    * counts in the window starting at `windowStart` (0 when absent or older)

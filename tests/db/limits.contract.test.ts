@@ -83,6 +83,21 @@ for (const dialect of DIALECTS) {
       ]);
     });
 
+    test("a weighted hit counts n at once, and a new window starts over at n", async () => {
+      const [a, b] = [unique("n"), unique("n")];
+      expect(await store.hitLimits([a], at(0), at(60), 25)).toEqual([25]);
+      expect(await store.hitLimits([a], at(0), at(60))).toEqual([26]);
+      expect(await store.hitLimits([a, b], at(0), at(60), 3)).toEqual([29, 3]);
+      expect(await store.hitLimits([a], at(60), at(120), 4)).toEqual([4]);
+      const [row] = (await rows()).filter((r) => r.key === a);
+      expect(row).toEqual({
+        key: a,
+        windowStart: at(60),
+        count: 4,
+        expiresAt: at(120),
+      });
+    });
+
     test("clearLimits forgets exactly the given keys", async () => {
       const [a, b, c] = [unique("k"), unique("k"), unique("k")];
       await store.hitLimits([a, b], at(0), at(60));

@@ -129,6 +129,24 @@ for (const dialect of DIALECTS) {
       expect((await client.get("/users/me", access_token)).status).toBe(200);
     });
 
+    test("a burst of concurrent POSTs: exactly RATE_LIMIT_PER_IP get through, and every one is counted", async () => {
+      const ip = freshIp();
+      const client = from(app, ip);
+      const before = (await rateLimitRows(app)).length;
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          client.post("/auth/logout", { refresh_token: "x" }),
+        ),
+      );
+      const statuses = answers.map((r) => r.status).sort();
+      expect(statuses).toEqual([204, 204, 204, 429, 429, 429, 429, 429]);
+      for (const r of answers.filter((a) => a.status === 429))
+        await expectProblem(r, 429, "rate_limited");
+      const rows = await rateLimitRows(app);
+      expect(rows.length).toBe(before + 1);
+      expect(rows.map((r) => r.count)).toContain(8);
+    });
+
     test("other IPs keep their own budget", async () => {
       const a = from(app, freshIp());
       const b = from(app, freshIp());

@@ -21,16 +21,17 @@ export function createPgLimitStore(db: PgDb): LimitStore {
         Array.from({ length: n }, (_, i) => ({
           key: sql.placeholder(`k${i}`),
           windowStart: sql.placeholder("ws"),
-          count: 1,
+          count: sql.placeholder("w"),
           expiresAt: sql.placeholder("exp"),
         })),
       )
       .onConflictDoUpdate({
         target: rateLimits.key,
-        // Every SET expression sees the old row. A row from an older window
-        // starts over; a daemon whose clock lags a little adds to the newer one.
+        // Every SET expression sees the old row; `excluded.count` is the
+        // weight. A row from an older window starts over; a daemon whose
+        // clock lags a little adds to the newer one.
         set: {
-          count: sql`case when ${rateLimits.windowStart} >= excluded.window_start then ${rateLimits.count} + 1 else 1 end`,
+          count: sql`case when ${rateLimits.windowStart} >= excluded.window_start then ${rateLimits.count} + excluded.count else excluded.count end`,
           windowStart: sql`greatest(${rateLimits.windowStart}, excluded.window_start)`,
           expiresAt: sql`greatest(${rateLimits.expiresAt}, excluded.expires_at)`,
         },
@@ -70,11 +71,15 @@ export function createPgLimitStore(db: PgDb): LimitStore {
     .prepare("known_ip_record");
 
   return {
-    async hitLimits(keys, windowStart, expiresAt) {
+    async hitLimits(keys, windowStart, expiresAt, weight = 1) {
       if (keys.length === 0) return [];
       const statement = hits[keys.length - 1];
       if (!statement) throw new Error(`at most ${MAX_KEYS} keys per hit`);
-      const params: Record<string, unknown> = { ws: windowStart, exp: expiresAt };
+      const params: Record<string, unknown> = {
+        ws: windowStart,
+        exp: expiresAt,
+        w: weight,
+      };
       keys.forEach((k, i) => {
         params[`k${i}`] = k;
       });

@@ -18,14 +18,15 @@ const MAX_KEYS = 2;
  * /oauth, and Drizzle's parameter mapping cost as much as the statement.
  * Every SET expression sees the old row. A row from an older window starts
  * over; a daemon whose clock lags a little adds to the newer one.
- * Parameters: ?1 window start, ?2 window end (milliseconds), then the keys.
+ * Parameters: ?1 window start, ?2 window end (milliseconds), ?3 the weight,
+ * then the keys.
  */
 const hitSql = (n: number) =>
   `insert into rate_limits (key, window_start, count, expires_at)
-   values ${Array.from({ length: n }, (_, i) => `(?${i + 3}, ?1, 1, ?2)`).join(", ")}
+   values ${Array.from({ length: n }, (_, i) => `(?${i + 4}, ?1, ?3, ?2)`).join(", ")}
    on conflict (key) do update set
      count = case when rate_limits.window_start >= excluded.window_start
-                  then rate_limits.count + 1 else 1 end,
+                  then rate_limits.count + excluded.count else excluded.count end,
      window_start = max(rate_limits.window_start, excluded.window_start),
      expires_at = max(rate_limits.expires_at, excluded.expires_at)
    returning key, count`;
@@ -87,11 +88,16 @@ export function createSqliteLimitStore(db: SqliteDb): LimitStore {
   };
 
   return {
-    async hitLimits(keys, windowStart, expiresAt) {
+    async hitLimits(keys, windowStart, expiresAt, weight = 1) {
       if (keys.length === 0) return [];
       const statement = statements().hits[keys.length - 1];
       if (!statement) throw new Error(`at most ${MAX_KEYS} keys per hit`);
-      const rows = statement.all(windowStart.getTime(), expiresAt.getTime(), ...keys);
+      const rows = statement.all(
+        windowStart.getTime(),
+        expiresAt.getTime(),
+        weight,
+        ...keys,
+      );
       if (rows.length === 1 && keys.length === 1) return [rows[0]?.count ?? 0];
       const byKey = new Map(rows.map((r) => [r.key, r.count]));
       return keys.map((k) => byKey.get(k) ?? 0);
