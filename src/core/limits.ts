@@ -19,6 +19,7 @@
 import { sha256 } from "./crypto.ts";
 import { lookupEmail } from "./email.ts";
 import { AuthError } from "./errors.ts";
+import { batchPerTurn, type Defer } from "./per-turn.ts";
 import type { Clock, LimitStore } from "./ports.ts";
 
 /** How long a successful sign-in keeps an IP "known" for an account. */
@@ -51,7 +52,7 @@ export interface LimitDeps {
    * (default `setImmediate`): the per-IP hits of that turn are counted then,
    * together (see `createHitBatcher`).
    */
-  defer?: (fn: () => void) => void;
+  defer?: Defer;
 }
 
 /** What a login does after the password was (or was not) verified. */
@@ -110,53 +111,47 @@ function expandIpv6(ip: string): string[] | null {
   return groups.map((g) => g.replace(/^0+(?=.)/, ""));
 }
 
+/** One per-IP hit: the budget's key and the window it falls in. */
+interface Hit {
+  key: string;
+  start: Date;
+  end: Date;
+}
+
 /**
- * Group commit for per-IP hits: the hits on one key and window that arrive
- * in the same turn of the event loop are counted with one statement of
- * weight n (under load, dozens of requests share one commit or one round
- * trip instead of paying one each). Each hit still gets its own place in the
- * count: the store returns the count after the batch, and the batch's hits
- * take the n places up to it in arrival order. So the budget stays exact
- * across daemons, and no request goes on before its hit is stored.
+ * Group commit for per-IP hits (see ./per-turn.ts): the hits on one key and
+ * window that arrive in the same turn are counted by one statement of weight
+ * n. Each hit still gets its own place in the count: the store returns the
+ * count after the batch, and the batch's hits take the n places up to it in
+ * arrival order. So the budget stays exact across daemons, and no request
+ * goes on before its hit is stored.
  */
 export function createHitBatcher(
   limits: LimitStore,
-  defer: (fn: () => void) => void,
+  defer: Defer,
 ): (key: string, start: Date, end: Date) => Promise<number> {
-  interface Batch {
-    key: string;
-    start: Date;
-    end: Date;
-    waiting: { resolve(place: number): void; reject(e: unknown): void }[];
-  }
-  let pending = new Map<string, Batch>();
-  const count = async (b: Batch) => {
-    const n = b.waiting.length;
-    try {
-      const [total = 0] = await limits.hitLimits([b.key], b.start, b.end, n);
-      b.waiting.forEach((w, i) => {
-        w.resolve(total - n + 1 + i);
-      });
-    } catch (e) {
-      for (const w of b.waiting) w.reject(e);
-    }
-  };
-  const flush = () => {
-    const batches = pending;
-    pending = new Map();
-    for (const b of batches.values()) void count(b);
-  };
-  return (key, start, end) =>
-    new Promise((resolve, reject) => {
-      if (pending.size === 0) defer(flush);
-      const id = `${key}\u0000${start.getTime()}`;
-      let batch = pending.get(id);
-      if (!batch) {
-        batch = { key, start, end, waiting: [] };
-        pending.set(id, batch);
-      }
-      batch.waiting.push({ resolve, reject });
+  const hit = batchPerTurn<Hit, number>(async (hits) => {
+    const groups = new Map<string, number[]>();
+    hits.forEach((h, i) => {
+      const id = `${h.key}\u0000${h.start.getTime()}`;
+      const group = groups.get(id);
+      if (group) group.push(i);
+      else groups.set(id, [i]);
     });
+    const places: number[] = [];
+    await Promise.all(
+      [...groups.values()].map(async (members) => {
+        const h = hits[members[0] ?? 0] as Hit;
+        const n = members.length;
+        const [total = 0] = await limits.hitLimits([h.key], h.start, h.end, n);
+        members.forEach((hitIndex, i) => {
+          places[hitIndex] = total - n + 1 + i;
+        });
+      }),
+    );
+    return places;
+  }, defer);
+  return (key, start, end) => hit({ key, start, end });
 }
 
 export function createLimits(deps: LimitDeps) {
