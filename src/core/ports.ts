@@ -34,6 +34,12 @@ export interface Session {
   userAgent: string | null;
 }
 
+/** A session that is live now, with its enabled user. */
+export interface LiveSession {
+  session: Session;
+  user: UserRecord;
+}
+
 export interface NewRefreshToken {
   id: string;
   tokenHash: string;
@@ -160,7 +166,7 @@ export interface SessionStore {
     sessionId: string,
     userId: string,
     now: Date,
-  ): Promise<{ session: Session; user: UserRecord } | null>;
+  ): Promise<LiveSession | null>;
   listLiveSessions(userId: string, now: Date): Promise<Session[]>;
   /** Ends one session (of that user, when given); false if none was live. */
   revokeSession(

@@ -329,6 +329,31 @@ for (const dialect of DIALECTS) {
         ).toBeNull();
       });
 
+      test("lookups made at once each get their own answer (one query per turn on PostgreSQL)", async () => {
+        const a = await newSession();
+        const b = await newSession();
+        const revoked = await newSession();
+        await store.revokeSession(revoked.session.id, user.id, "test", at(1));
+        const answers = await Promise.all([
+          store.findLiveSession(a.session.id, user.id, at(1)),
+          store.findLiveSession(a.session.id, "u-other", at(1)),
+          // Past its lifetime at this caller's own clock, not at the others'.
+          store.findLiveSession(b.session.id, user.id, at(24 * HOUR)),
+          store.findLiveSession(b.session.id, user.id, at(2)),
+          store.findLiveSession(revoked.session.id, user.id, at(2)),
+          store.findLiveSession("no-such-session", user.id, at(2)),
+        ]);
+        expect(answers.map((live) => live?.session.id ?? null)).toEqual([
+          a.session.id,
+          null,
+          null,
+          b.session.id,
+          null,
+          null,
+        ]);
+        expect(answers[3]?.user.id).toBe(user.id);
+      });
+
       test("listLiveSessions leaves out sessions whose refresh token expired", async () => {
         const { session } = await newSession({}, 60);
         const ids = async (now: Date) =>
