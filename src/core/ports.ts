@@ -34,6 +34,13 @@ export interface Session {
   userAgent: string | null;
 }
 
+/** One lookup of the authentication fast path: is this session live for this user at `now`? */
+export interface LiveSessionLookup {
+  sessionId: string;
+  userId: string;
+  now: Date;
+}
+
 /** A session that is live now, with its enabled user. */
 export interface LiveSession {
   session: Session;
@@ -161,12 +168,13 @@ export interface SessionStore {
    * place refresh tokens change hands. See RotateResult for the outcomes.
    */
   rotateRefreshToken(input: RotateInput): Promise<RotateResult>;
-  /** The authentication fast path: the live session and its enabled user. */
-  findLiveSession(
-    sessionId: string,
-    userId: string,
-    now: Date,
-  ): Promise<LiveSession | null>;
+  /**
+   * The authentication fast path: for each lookup, in order, the live
+   * session of that user and the enabled user, or null. One query on
+   * PostgreSQL, one read transaction on SQLite, however many lookups (the
+   * core hands it those of one turn of the event loop, see core/per-turn.ts).
+   */
+  findLiveSessions(lookups: LiveSessionLookup[]): Promise<(LiveSession | null)[]>;
   listLiveSessions(userId: string, now: Date): Promise<Session[]>;
   /** Ends one session (of that user, when given); false if none was live. */
   revokeSession(

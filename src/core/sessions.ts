@@ -7,11 +7,14 @@
 import { createAuditor } from "./audit.ts";
 import { randomToken, seal, sha256, tokenHash, unseal } from "./crypto.ts";
 import { AuthError, invalidToken } from "./errors.ts";
+import { batchPerTurn, type Defer } from "./per-turn.ts";
 import type {
   AccessClaims,
   Actor,
   AuditStore,
   Clock,
+  LiveSession,
+  LiveSessionLookup,
   Session,
   SessionStore,
   TokenSigner,
@@ -37,6 +40,8 @@ export interface SessionDeps {
   settings: SessionSettings;
   /** Told how every refresh ended (metrics). */
   onRefresh?: (outcome: RefreshOutcome) => void;
+  /** When a turn of the event loop is done (default `setImmediate`; see ./per-turn.ts). */
+  defer?: Defer;
 }
 
 export interface TokenResult {
@@ -78,6 +83,14 @@ const invalidGrant = () =>
 export function createSessions(deps: SessionDeps) {
   const { sessions, signer, clock, settings } = deps;
   const audit = createAuditor(deps.audit, clock, deps.newId);
+  // The session lookups of one turn of the event loop are one store call:
+  // one query on PostgreSQL (its round trip, and the storage policy's
+  // timeout, shared by dozens of requests under load), one read transaction
+  // on SQLite (docs/performance.md). Each request still gets its own answer.
+  const findLive = batchPerTurn<LiveSessionLookup, LiveSession | null>(
+    (lookups) => sessions.findLiveSessions(lookups),
+    deps.defer,
+  );
   const seconds = (until: Date, now: Date) =>
     Math.max(0, Math.floor((until.getTime() - now.getTime()) / 1000));
 
@@ -205,7 +218,11 @@ export function createSessions(deps: SessionDeps) {
     /** Checks an access token and that its session and user are still live. */
     async authenticate(accessToken: string): Promise<Principal> {
       const claims = await signer.verify(accessToken);
-      const live = await sessions.findLiveSession(claims.sid, claims.sub, clock.now());
+      const live = await findLive({
+        sessionId: claims.sid,
+        userId: claims.sub,
+        now: clock.now(),
+      });
       if (!live) throw invalidToken("session_ended");
       return { ...live, claims };
     },

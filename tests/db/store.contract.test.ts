@@ -94,6 +94,8 @@ function auditEvent(over: Partial<AuditEvent> = {}): AuditEvent {
 for (const dialect of DIALECTS) {
   describe(`Store contract [${dialect}]`, () => {
     const { testDb, store } = useMigratedStore(dialect);
+    const findLive = async (sessionId: string, userId: string, now: Date) =>
+      (await store.findLiveSessions([{ sessionId, userId, now }]))[0] ?? null;
 
     test("ping answers on a working database and fails on a lost one", async () => {
       await expect(store.ping()).resolves.toBeUndefined();
@@ -172,7 +174,7 @@ for (const dialect of DIALECTS) {
         });
         expect(await store.findUserById(user.id)).toBeNull();
         expect(await store.listLiveSessions(user.id, T0)).toEqual([]);
-        expect(await store.findLiveSession(session.id, user.id, T0)).toBeNull();
+        expect(await findLive(session.id, user.id, T0)).toBeNull();
         expect(await store.deleteUserKeepingAdmin(user.id)).toEqual({
           kind: "not_found",
         });
@@ -314,7 +316,7 @@ for (const dialect of DIALECTS) {
 
       test("a created session is live and listed with its token's expiry", async () => {
         const { session } = await newSession();
-        const live = await store.findLiveSession(session.id, user.id, at(1));
+        const live = await findLive(session.id, user.id, at(1));
         expect(live?.session).toEqual(session);
         expect(live?.user.id).toBe(user.id);
         const listed = await store.listLiveSessions(user.id, at(1));
@@ -323,25 +325,23 @@ for (const dialect of DIALECTS) {
           expiresAt: at(HOUR),
         });
         // Bound to its user, and to its absolute lifetime.
-        expect(await store.findLiveSession(session.id, "u-other", at(1))).toBeNull();
-        expect(
-          await store.findLiveSession(session.id, user.id, at(24 * HOUR)),
-        ).toBeNull();
+        expect(await findLive(session.id, "u-other", at(1))).toBeNull();
+        expect(await findLive(session.id, user.id, at(24 * HOUR))).toBeNull();
       });
 
-      test("lookups made at once each get their own answer (one query per turn on PostgreSQL)", async () => {
+      test("findLiveSessions answers each lookup of a batch on its own, in order", async () => {
         const a = await newSession();
         const b = await newSession();
         const revoked = await newSession();
         await store.revokeSession(revoked.session.id, user.id, "test", at(1));
-        const answers = await Promise.all([
-          store.findLiveSession(a.session.id, user.id, at(1)),
-          store.findLiveSession(a.session.id, "u-other", at(1)),
-          // Past its lifetime at this caller's own clock, not at the others'.
-          store.findLiveSession(b.session.id, user.id, at(24 * HOUR)),
-          store.findLiveSession(b.session.id, user.id, at(2)),
-          store.findLiveSession(revoked.session.id, user.id, at(2)),
-          store.findLiveSession("no-such-session", user.id, at(2)),
+        const answers = await store.findLiveSessions([
+          { sessionId: a.session.id, userId: user.id, now: at(1) },
+          { sessionId: a.session.id, userId: "u-other", now: at(1) },
+          // Past its lifetime at this lookup's own clock, not at the others'.
+          { sessionId: b.session.id, userId: user.id, now: at(24 * HOUR) },
+          { sessionId: b.session.id, userId: user.id, now: at(2) },
+          { sessionId: revoked.session.id, userId: user.id, now: at(2) },
+          { sessionId: "no-such-session", userId: user.id, now: at(2) },
         ]);
         expect(answers.map((live) => live?.session.id ?? null)).toEqual([
           a.session.id,
@@ -352,6 +352,7 @@ for (const dialect of DIALECTS) {
           null,
         ]);
         expect(answers[3]?.user.id).toBe(user.id);
+        expect(await store.findLiveSessions([])).toEqual([]);
       });
 
       test("listLiveSessions leaves out sessions whose refresh token expired", async () => {
@@ -420,7 +421,7 @@ for (const dialect of DIALECTS) {
           sessionId: session.id,
           userId: user.id,
         });
-        expect(await store.findLiveSession(session.id, user.id, at(111))).toBeNull();
+        expect(await findLive(session.id, user.id, at(111))).toBeNull();
         const successor = await store.rotateRefreshToken(
           rotateInput(input.successor.tokenHash, at(112)),
         );
@@ -453,7 +454,7 @@ for (const dialect of DIALECTS) {
           expiresAt: at(HOUR),
         });
         await store.updateUser(other.id, { disabled: true }, at(1));
-        expect(await store.findLiveSession(session.id, other.id, at(2))).toBeNull();
+        expect(await findLive(session.id, other.id, at(2))).toBeNull();
         expect(
           (await store.rotateRefreshToken(rotateInput(tokenHash, at(2)))).kind,
         ).toBe("invalid");
@@ -464,14 +465,14 @@ for (const dialect of DIALECTS) {
         expect(await store.revokeSession(session.id, "u-other", "test", at(1))).toBe(
           false,
         );
-        expect(await store.findLiveSession(session.id, user.id, at(1))).not.toBeNull();
+        expect(await findLive(session.id, user.id, at(1))).not.toBeNull();
         expect(await store.revokeSession(session.id, user.id, "test", at(1))).toBe(
           true,
         );
         expect(await store.revokeSession(session.id, user.id, "test", at(2))).toBe(
           false,
         );
-        expect(await store.findLiveSession(session.id, user.id, at(2))).toBeNull();
+        expect(await findLive(session.id, user.id, at(2))).toBeNull();
         // An operator (no user given) can end any session.
         const { session: s2 } = await newSession();
         expect(await store.revokeSession(s2.id, null, "operator", at(1))).toBe(true);
@@ -483,7 +484,7 @@ for (const dialect of DIALECTS) {
           sessionId: session.id,
           userId: user.id,
         });
-        expect(await store.findLiveSession(session.id, user.id, at(1))).toBeNull();
+        expect(await findLive(session.id, user.id, at(1))).toBeNull();
         expect(await store.revokeSessionByToken(tokenHash, "logout", at(2))).toBeNull();
         expect(await store.revokeSessionByToken("unknown", "logout", at(2))).toBeNull();
       });

@@ -1,6 +1,5 @@
 /** The sessions part of the PostgreSQL store. */
 import { and, desc, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
-import { batchPerTurn } from "../../core/per-turn.ts";
 import type { RotateResult, SessionStore } from "../../core/ports.ts";
 import type { PgDb } from "../connect.ts";
 import { toSession, toUser } from "../mappers.ts";
@@ -22,11 +21,11 @@ export function createPgSessionStore(db: PgDb): SessionStore {
   // the SQL once; postgres.js prepares it once per connection). Statements
   // inside a transaction cannot be: a Drizzle prepared query is bound to the
   // pool, not to the transaction's connection (docs/performance.md).
-  // The session lookup of every authenticated request. The lookups of one
-  // turn of the event loop are one query (core/per-turn.ts): the client side
-  // of a round trip costs the daemon 30–45 µs of CPU, which dozens of requests
-  // then share (docs/performance.md). It reads from the earliest `now` of the
-  // turn; each caller then applies its own `now` and user id.
+  // The session lookups of one turn of the event loop, in one query (the
+  // core batches them, core/per-turn.ts): the client side of a round trip
+  // costs the daemon 30–45 µs of CPU, which dozens of requests then share
+  // (docs/performance.md). It reads from the earliest `now` of the batch;
+  // each lookup then applies its own `now` and user id.
   const liveSessionsQuery = db
     .select({ s: sessions, u: users })
     .from(sessions)
@@ -40,22 +39,6 @@ export function createPgSessionStore(db: PgDb): SessionStore {
       ),
     )
     .prepare("live_sessions");
-  type LiveRow = Awaited<ReturnType<typeof liveSessionsQuery.execute>>[number];
-  const findLive = batchPerTurn<
-    { sessionId: string; userId: string; now: Date },
-    LiveRow | undefined
-  >(async (lookups) => {
-    const earliest = Math.min(...lookups.map((l) => l.now.getTime()));
-    const rows = await liveSessionsQuery.execute({
-      sids: [...new Set(lookups.map((l) => l.sessionId))],
-      now: new Date(earliest).toISOString(),
-    });
-    const byId = new Map(rows.map((r) => [r.s.id, r]));
-    return lookups.map(({ sessionId, userId, now }) => {
-      const row = byId.get(sessionId);
-      return row && row.s.userId === userId && row.s.expiresAt > now ? row : undefined;
-    });
-  });
 
   async function revokeWhere(
     where: SQL | undefined,
@@ -190,9 +173,20 @@ export function createPgSessionStore(db: PgDb): SessionStore {
       });
     },
 
-    async findLiveSession(sessionId, userId, now) {
-      const row = await findLive({ sessionId, userId, now });
-      return row ? { session: toSession(row.s), user: toUser(row.u) } : null;
+    async findLiveSessions(lookups) {
+      if (lookups.length === 0) return [];
+      const earliest = Math.min(...lookups.map((l) => l.now.getTime()));
+      const rows = await liveSessionsQuery.execute({
+        sids: [...new Set(lookups.map((l) => l.sessionId))],
+        now: new Date(earliest).toISOString(),
+      });
+      const byId = new Map(rows.map((r) => [r.s.id, r]));
+      return lookups.map(({ sessionId, userId, now }) => {
+        const row = byId.get(sessionId);
+        return row && row.s.userId === userId && row.s.expiresAt > now
+          ? { session: toSession(row.s), user: toUser(row.u) }
+          : null;
+      });
     },
 
     async listLiveSessions(userId, now) {

@@ -1,7 +1,11 @@
 /** The sessions part of the SQLite store. */
 import { and, desc, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
-import { batchPerTurn } from "../../core/per-turn.ts";
-import type { LiveSession, RotateResult, SessionStore } from "../../core/ports.ts";
+import type {
+  LiveSession,
+  LiveSessionLookup,
+  RotateResult,
+  SessionStore,
+} from "../../core/ports.ts";
 import type { SqliteDb } from "../connect.ts";
 import { toSession, toUser } from "../mappers.ts";
 import { decideRotation } from "../rotation.ts";
@@ -224,20 +228,13 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
       },
     };
   };
-  // The lookups of one turn of the event loop (core/per-turn.ts; on
-  // PostgreSQL they are one query) run in one read transaction: each read
+  // The lookups of a batch (the core hands over those of one turn of the
+  // event loop, core/per-turn.ts) run in one read transaction: each read
   // outside a transaction opens and closes its own WAL snapshot, which cost
   // five times the two reads themselves (12.5–14.6 µs against 2.3 µs a
   // lookup, docs/performance.md). A DEFERRED transaction that only reads
   // takes no write lock. Made on first use, like the statements above.
-  type Lookup = Parameters<typeof readLive>;
-  let readAll: ((lookups: Lookup[]) => (LiveSession | null)[]) | undefined;
-  const findLive = batchPerTurn<Lookup, LiveSession | null>(async (lookups) => {
-    readAll ??= db.$client.transaction((batch: Lookup[]) =>
-      batch.map((l) => readLive(...l)),
-    );
-    return readAll(lookups);
-  });
+  let readAll: ((lookups: LiveSessionLookup[]) => (LiveSession | null)[]) | undefined;
 
   return {
     async createSession(session, token) {
@@ -316,8 +313,11 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
       }, IMMEDIATE);
     },
 
-    async findLiveSession(sessionId, userId, now) {
-      return findLive([sessionId, userId, now]);
+    async findLiveSessions(lookups) {
+      readAll ??= db.$client.transaction((batch: LiveSessionLookup[]) =>
+        batch.map((l) => readLive(l.sessionId, l.userId, l.now)),
+      );
+      return readAll(lookups);
     },
 
     async listLiveSessions(userId, now) {

@@ -1,0 +1,50 @@
+/**
+ * core/per-turn.ts: the calls of one turn of the event loop reach `run`
+ * together, each caller gets its own result, and a failure reaches them all.
+ */
+import { describe, expect, test } from "bun:test";
+import { batchPerTurn } from "../../src/core/per-turn.ts";
+
+describe("batchPerTurn", () => {
+  test("one run per turn, in arrival order; the next turn is a new batch", async () => {
+    const batches: number[][] = [];
+    const double = batchPerTurn(async (xs: number[]) => {
+      batches.push(xs);
+      return xs.map((x) => x * 2);
+    });
+    expect(await Promise.all([double(1), double(2), double(3)])).toEqual([2, 4, 6]);
+    expect(await double(4)).toBe(8);
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+  });
+
+  test("a call made while a batch runs waits for the next one", async () => {
+    const batches: string[][] = [];
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const echo = batchPerTurn(async (xs: string[]) => {
+      batches.push(xs);
+      if (batches.length === 1) await gate;
+      return xs;
+    });
+    const first = echo("a");
+    await new Promise((r) => setImmediate(r));
+    const second = echo("b");
+    release();
+    expect(await Promise.all([first, second])).toEqual(["a", "b"]);
+    expect(batches).toEqual([["a"], ["b"]]);
+  });
+
+  test("a failed run rejects every caller of its turn, and only them", async () => {
+    let fail = true;
+    const flaky = batchPerTurn(async (xs: number[]) => {
+      if (fail) throw new Error("down");
+      return xs;
+    });
+    const outcomes = await Promise.allSettled([flaky(1), flaky(2)]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+    fail = false;
+    expect(await flaky(3)).toBe(3);
+  });
+});
