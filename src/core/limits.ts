@@ -128,7 +128,7 @@ interface Hit {
  */
 export function createHitBatcher(
   limits: LimitStore,
-  defer: Defer,
+  defer?: Defer,
 ): (key: string, start: Date, end: Date) => Promise<number> {
   const hit = batchPerTurn<Hit, number>(async (hits) => {
     const groups = new Map<string, number[]>();
@@ -156,7 +156,7 @@ export function createHitBatcher(
 
 export function createLimits(deps: LimitDeps) {
   const { limits, clock, settings } = deps;
-  const hitBatched = createHitBatcher(limits, deps.defer ?? setImmediate);
+  const hitBatched = createHitBatcher(limits, deps.defer);
   const accountBudgets =
     settings.failuresPerAccountIp > 0 || settings.failuresPerAccount > 0;
 

@@ -4,7 +4,7 @@
  * caller gets its own result. Under load dozens of requests then share one
  * statement or one round trip instead of paying one each; at rest a call
  * waits one turn. Used for the per-IP budget hits (core/limits.ts) and the
- * session lookup of every authenticated request on PostgreSQL.
+ * session lookup of every authenticated request (core/sessions.ts).
  */
 
 /** Runs a function once the current turn of the event loop is done. */
