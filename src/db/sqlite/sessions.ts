@@ -190,7 +190,7 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
 
   /**
    * One session lookup: two primary-key reads, always run inside the read
-   * transaction of `findLive` below, so both see one snapshot: another
+   * transaction of `findLiveSessions` below, so both see one snapshot: another
    * process deleting the user in between cannot leave a session without its
    * user (a deleted or disabled user reads as "not live", as a join would).
    */
