@@ -13,7 +13,6 @@ import { outbox } from "../schema/pg.ts";
 const byDue = (a: OutboxRecord, b: OutboxRecord) =>
   a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || a.id.localeCompare(b.id);
 
-/** Due and not held by a live claim. */
 /**
  * The row as this claim left it: still pending, and no later claim has
  * counted another attempt (the fencing that keeps a late worker from
@@ -22,6 +21,7 @@ const byDue = (a: OutboxRecord, b: OutboxRecord) =>
 const stillHeld = (id: string, attempts: number) =>
   and(eq(outbox.id, id), eq(outbox.attempts, attempts), eq(outbox.status, "pending"));
 
+/** Due and not held by a live claim. */
 const claimable = (now: Date) =>
   and(
     eq(outbox.status, "pending"),
