@@ -340,7 +340,7 @@ async function setUp(dialect: Dialect): Promise<DialectSetup> {
     throw new Error(`register: ${res.status} ${await res.text()}`);
   const userId = ((await res.json()) as { user: { id: string } }).user.id;
   await daemon.stop();
-  const database = openDatabase({ url, poolMax: 16 });
+  const database = await openDatabase({ url, poolMax: 16 });
   return {
     dialect,
     url,

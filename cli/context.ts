@@ -41,7 +41,7 @@ export async function withContainer<T>(
   } = {},
 ): Promise<T> {
   const config = readConfig();
-  const container = createContainer(config, {
+  const container = await createContainer(config, {
     logger: createLogger("warn", pino.destination(2)),
     createDatabase: options.createDatabase ?? false,
     createKeyFile: options.createKeyFile ?? false,

@@ -78,17 +78,20 @@ const systemClock: Clock = { now: () => new Date() };
 
 const commonPasswords = lazyCommonPasswords();
 
-export function createContainer(config: Config, overrides: ContainerOverrides = {}) {
+export async function createContainer(
+  config: Config,
+  overrides: ContainerOverrides = {},
+) {
   const logger = overrides.logger ?? createLogger(config.LOG_LEVEL);
   const clock = overrides.clock ?? systemClock;
   const database =
     overrides.database ??
-    openDatabase({
+    (await openDatabase({
       url: config.DATABASE_URL,
       poolMax: config.DB_POOL_MAX,
       create: overrides.createDatabase ?? true,
-    });
-  const rawStore = createStore(database);
+    }));
+  const rawStore = await createStore(database);
   const storagePolicy = createStoragePolicy({
     // bun:sqlite is synchronous: a call cannot be timed out, only waited for.
     timeoutMs: database.dialect === "pg" ? config.DB_TIMEOUT_MS : undefined,
@@ -351,4 +354,4 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   };
 }
 
-export type Container = ReturnType<typeof createContainer>;
+export type Container = Awaited<ReturnType<typeof createContainer>>;

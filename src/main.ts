@@ -99,7 +99,7 @@ process.on("unhandledRejection", (err) => {
 
 const container = await (async () => {
   try {
-    return createContainer(config, { logger });
+    return await createContainer(config, { logger });
   } catch (err) {
     return failStart(err);
   }

@@ -52,7 +52,7 @@ export async function rawRotationRate(o: {
   chains: number;
   seconds: number;
 }): Promise<number> {
-  const store = createStore(o.database);
+  const store = await createStore(o.database);
   const chains = await seedSessions(o.database, o.userId, o.chains);
   let n = 0;
   return rate(o.seconds, o.chains, async (w) => {

@@ -5,15 +5,12 @@
 import { Database as SqliteClient } from "bun:sqlite";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import {
-  type BunSQLiteDatabase,
-  drizzle as drizzleSqlite,
-} from "drizzle-orm/bun-sqlite";
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type postgres from "postgres";
 import { StartupError } from "../infra/startup-error.ts";
-import * as pgSchema from "./schema/pg.ts";
-import * as sqliteSchema from "./schema/sqlite.ts";
+import type * as pgSchema from "./schema/pg.ts";
+import type * as sqliteSchema from "./schema/sqlite.ts";
 
 export type SqliteDb = BunSQLiteDatabase<typeof sqliteSchema> & {
   $client: SqliteClient;
@@ -37,12 +34,19 @@ export interface ConnectOptions {
   create?: boolean;
 }
 
-export function openDatabase({
+/**
+ * Each dialect's driver and schema are loaded here, when that dialect is
+ * opened, and through `import()`: a daemon holds one dialect's modules, not
+ * both, and the module loader reads them in parallel. (`require` would load
+ * them one by one, and Drizzle's CommonJS build beside its ES modules: ~95 ms
+ * against ~30 ms on PostgreSQL, docs/performance.md.)
+ */
+export async function openDatabase({
   url,
   poolMax = 10,
   busyTimeoutMs = 5000,
   create = true,
-}: ConnectOptions): Database {
+}: ConnectOptions): Promise<Database> {
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length);
     if (path !== ":memory:") {
@@ -52,25 +56,28 @@ export function openDatabase({
           `the database ${url} does not exist: run \`authctl migrate up\` or start the daemon to create it`,
         );
     }
+    const [{ drizzle: drizzleSqlite }, schema] = await Promise.all([
+      import("drizzle-orm/bun-sqlite"),
+      import("./schema/sqlite.ts"),
+    ]);
     const client = new SqliteClient(path, { create, readwrite: true, strict: true });
     client.exec(`PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`);
     client.exec("PRAGMA journal_mode = WAL");
     client.exec("PRAGMA synchronous = NORMAL");
     client.exec("PRAGMA foreign_keys = ON");
-    const db = drizzleSqlite({ client, schema: sqliteSchema });
+    const db = drizzleSqlite({ client, schema });
     return { dialect: "sqlite", db, client, close: async () => client.close() };
   }
-  // Loaded only for PostgreSQL: a SQLite daemon never holds the pg driver in
-  // memory (about 8 MB of resident memory, docs/performance.md).
-  const driver = require("postgres") as { default?: typeof postgres } & typeof postgres;
-  const connect = driver.default ?? driver;
-  const { drizzle: drizzlePg } =
-    require("drizzle-orm/postgres-js") as typeof import("drizzle-orm/postgres-js");
+  const [{ default: connect }, { drizzle: drizzlePg }, schema] = await Promise.all([
+    import("postgres"),
+    import("drizzle-orm/postgres-js"),
+    import("./schema/pg.ts"),
+  ]);
   const client = connect(url, {
     max: poolMax,
     onnotice: () => {},
     connect_timeout: 10,
   });
-  const db = drizzlePg({ client, schema: pgSchema });
+  const db = drizzlePg({ client, schema });
   return { dialect: "pg", db, client, close: () => client.end({ timeout: 5 }) };
 }

@@ -13,8 +13,6 @@ import type {
   UserStore,
 } from "../core/ports.ts";
 import type { Database } from "./connect.ts";
-import { createPgStore } from "./pg/index.ts";
-import { createSqliteStore } from "./sqlite/index.ts";
 
 export interface Store
   extends UserStore,
@@ -29,7 +27,12 @@ export interface Store
   ping(): Promise<void>;
 }
 
-export const createStore = (database: Database): Store =>
-  database.dialect === "pg"
-    ? createPgStore(database.db)
-    : createSqliteStore(database.db);
+/** Loads only the open dialect's store (as ./connect.ts its driver). */
+export async function createStore(database: Database): Promise<Store> {
+  if (database.dialect === "pg") {
+    const { createPgStore } = await import("./pg/index.ts");
+    return createPgStore(database.db);
+  }
+  const { createSqliteStore } = await import("./sqlite/index.ts");
+  return createSqliteStore(database.db);
+}

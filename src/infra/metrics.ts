@@ -8,15 +8,21 @@
  * a lookup — the hash queue, the storage circuit, the outbox count — is read
  * when Prometheus scrapes, not when it changes.
  */
-import {
-  Counter,
-  collectDefaultMetrics,
-  Gauge,
-  Histogram,
-  Registry,
-} from "prom-client";
+import type * as PromClient from "prom-client";
 import type { Budget } from "../core/limits.ts";
 import type { AuthEvents, LoginOutcome, RefreshOutcome } from "../core/telemetry.ts";
+
+// These five come from their own files: prom-client's index also loads
+// its Pushgateway (node:http, node:https, node:zlib) and its cluster
+// aggregator, which the daemon never uses, ~18 ms of a start from source
+// (docs/performance.md). prom-client is pinned; the /metrics tests
+// (tests/http/metrics.test.ts, tests/e2e/metrics.test.ts) fail if they move.
+const Registry = require("prom-client/lib/registry") as typeof PromClient.Registry;
+const Counter = require("prom-client/lib/counter") as typeof PromClient.Counter;
+const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
+const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
+const collectDefaultMetrics =
+  require("prom-client/lib/defaultMetrics") as typeof PromClient.collectDefaultMetrics;
 
 export interface MetricsSources {
   /** The daemon's version, for `authd_build_info`. */

@@ -49,7 +49,7 @@ for (const dialect of DIALECTS) {
     beforeAll(async () => {
       db = await createCliDatabase(dialect);
       expect((await db.run(["migrate", "up"])).code).toBe(0);
-      c = db.container();
+      c = await db.container();
       const root = await db.json<{ id: string }>(
         ["admin", "create", "--email", "root@example.com", "--password-stdin"],
         { stdin: `${GOOD_PASSWORD}\n` },

@@ -107,9 +107,9 @@ export interface CliDatabase {
   /** Runs with --json, expects exit 0 and a quiet stderr; returns the parsed output. */
   json<T = unknown>(args: string[], options?: RunOptions): Promise<T>;
   /** A container on the same database (system clock), built once and closed by drop(). */
-  container(): Container;
+  container(): Promise<Container>;
   /** Another container on the same database, e.g. with a fake clock; closed by drop(). */
-  containerWith(overrides: ContainerOverrides): Container;
+  containerWith(overrides: ContainerOverrides): Promise<Container>;
   /** The daemon's HTTP handler on that container; loads (or makes) signing keys first. */
   http(
     method: string,
@@ -136,11 +136,11 @@ export async function createCliDatabase(dialect: Dialect): Promise<CliDatabase> 
   const url = pg ? pg.url : `sqlite:${join(dir, "auth.db")}`;
   const env = cliEnv(url);
   const containers: Container[] = [];
-  let main: Container | undefined;
+  let main: Promise<Container> | undefined;
   let handler: ReturnType<typeof createHandler> | undefined;
 
-  const containerWith = (overrides: ContainerOverrides) => {
-    const c = createContainer(loadConfig({ ...env, LOG_LEVEL: "silent" }), {
+  const containerWith = async (overrides: ContainerOverrides) => {
+    const c = await createContainer(loadConfig({ ...env, LOG_LEVEL: "silent" }), {
       logger: silent(),
       ...overrides,
     });
@@ -172,8 +172,9 @@ export async function createCliDatabase(dialect: Dialect): Promise<CliDatabase> 
     containerWith,
     async http(method, path, init = {}) {
       if (!handler) {
-        await container().prepare({ migrate: false });
-        handler = createHandler(container());
+        const c = await container();
+        await c.prepare({ migrate: false });
+        handler = createHandler(c);
       }
       const headers: Record<string, string> = {};
       if (init.json !== undefined) headers["content-type"] = "application/json";
@@ -213,6 +214,7 @@ function late<T extends object>(get: () => T | undefined, what: string): T {
  */
 export function useCliDatabase(dialect: Dialect): { db: CliDatabase; c: Container } {
   let db: CliDatabase | undefined;
+  let container: Container | undefined;
   beforeAll(async () => {
     db = await createCliDatabase(dialect);
     const migrated = await db.run(["migrate", "up"]);
@@ -220,11 +222,12 @@ export function useCliDatabase(dialect: Dialect): { db: CliDatabase; c: Containe
       code: 0,
       stderr: "",
     });
+    container = await db.container();
   });
   afterAll(() => db?.drop());
   return {
     db: late(() => db, "the CLI database"),
-    c: late(() => db?.container(), "the CLI database's container"),
+    c: late(() => container, "the CLI database's container"),
   };
 }
 

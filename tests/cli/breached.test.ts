@@ -27,7 +27,7 @@ for (const dialect of DIALECTS) {
       hibp = startHibpServer({ [BREACHED]: 1234 });
       db = await createCliDatabase(dialect);
       expect((await db.run(["migrate", "up"])).code).toBe(0);
-      c = db.container();
+      c = await db.container();
       env = { BREACHED_PASSWORD_CHECK: "hibp", HIBP_URL: hibp.url };
     });
     afterAll(async () => {

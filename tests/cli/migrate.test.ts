@@ -33,7 +33,7 @@ for (const dialect of DIALECTS) {
     let all: string[];
     beforeAll(async () => {
       db = await createCliDatabase(dialect);
-      all = (await migrationStatus(db.container().database)).map((m) => m.name);
+      all = (await migrationStatus((await db.container()).database)).map((m) => m.name);
     });
     afterAll(() => db?.drop());
 
@@ -81,7 +81,7 @@ for (const dialect of DIALECTS) {
 
       const status = await db.run(["migrate", "status"]);
       expect(status.stdout).toMatch(/^0000_initial\s+applied$/m);
-      const stored = await migrationStatus(db.container().database);
+      const stored = await migrationStatus((await db.container()).database);
       expect(stored.length).toBeGreaterThan(0);
       expect(stored.every((m) => m.applied)).toBe(true);
       expect(await db.run(["users", "list"])).toMatchObject({
@@ -107,7 +107,7 @@ for (const dialect of DIALECTS) {
         );
         // Each migration was applied by exactly one process; the other found it done.
         expect(applied.flat().sort()).toEqual([...all].sort());
-        const stored = await migrationStatus(fresh.container().database);
+        const stored = await migrationStatus((await fresh.container()).database);
         expect(stored.map((m) => m.applied)).toEqual(stored.map(() => true));
       } finally {
         await fresh.drop();

@@ -38,8 +38,8 @@ for (const dialect of DIALECTS) {
       db = await createCliDatabase(dialect);
       expect((await db.run(["migrate", "up"])).code).toBe(0);
       smtp = await startSmtp();
-      c = db.containerWith({});
-      withSmtp = mailingContainer(db, smtp.url);
+      c = await db.containerWith({});
+      withSmtp = await mailingContainer(db, smtp.url);
     });
     afterAll(async () => {
       await withSmtp?.close();
@@ -128,9 +128,9 @@ for (const dialect of DIALECTS) {
 }
 
 /** A container on the CLI's database that sends through this SMTP server. */
-function mailingContainer(db: CliDatabase, smtpUrl: string): Container {
-  const base = db.container().config;
-  return createContainer(
+async function mailingContainer(db: CliDatabase, smtpUrl: string): Promise<Container> {
+  const base = (await db.container()).config;
+  return await createContainer(
     loadConfig({
       DATABASE_URL: base.DATABASE_URL,
       KEY_ENCRYPTION_KEY: base.KEY_ENCRYPTION_KEY,

@@ -83,9 +83,12 @@ for (const dialect of DIALECTS) {
   describe(`key manager before any key exists [${dialect}]`, () => {
     test("rotate refuses with conflict and creates nothing", async () => {
       const db = await createTestDatabase(dialect);
-      const c = createContainer(loadConfig({ ...TEST_ENV, DATABASE_URL: db.url }), {
-        logger: createLogger("silent"),
-      });
+      const c = await createContainer(
+        loadConfig({ ...TEST_ENV, DATABASE_URL: db.url }),
+        {
+          logger: createLogger("silent"),
+        },
+      );
       try {
         await migrateUp(c.database);
         await expect(c.keys.rotate(CLI, true)).rejects.toMatchObject({

@@ -102,11 +102,11 @@ for (const dialect of DIALECTS) {
       // The same store code on a connection that is gone: readiness must see it.
       const lost =
         dialect === "sqlite"
-          ? openDatabase({ url: "sqlite::memory:" })
-          : openDatabase({ url: `${testDb.url}_that_does_not_exist` });
+          ? await openDatabase({ url: "sqlite::memory:" })
+          : await openDatabase({ url: `${testDb.url}_that_does_not_exist` });
       if (lost.dialect === "sqlite") lost.client.close();
       try {
-        await expect(createStore(lost).ping()).rejects.toThrow();
+        await expect((await createStore(lost)).ping()).rejects.toThrow();
       } finally {
         if (lost.dialect === "pg") await lost.close();
       }

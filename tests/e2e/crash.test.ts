@@ -87,9 +87,12 @@ for (const dialect of DIALECTS) {
       // Restart on the same database: it starts cleanly and has every 201.
       const second = await startDaemon({ env });
       daemons.push(second);
-      const container = createContainer(loadConfig({ ...env, LOG_LEVEL: "silent" }), {
-        logger: createLogger("silent"),
-      });
+      const container = await createContainer(
+        loadConfig({ ...env, LOG_LEVEL: "silent" }),
+        {
+          logger: createLogger("silent"),
+        },
+      );
       try {
         const missing: string[] = [];
         for (const email of acknowledged) {

@@ -37,7 +37,7 @@ for (const dialect of DIALECTS) {
     beforeAll(async () => {
       db = await createCliDatabase(dialect);
       expect((await db.run(["migrate", "up"])).code).toBe(0);
-      c = db.container();
+      c = await db.container();
       const hash = await Bun.password.hash(GOOD_PASSWORD, {
         algorithm: "argon2id",
         memoryCost: 1024,

@@ -174,9 +174,12 @@ describe.skipIf(!PG_URL)("two daemons on one PostgreSQL [pg]", () => {
       SMTP_URL: smtp.url,
       OUTBOX_MAX_BACKOFF: "1",
     };
-    const queuer = createContainer(loadConfig({ ...env, DB_TIMEOUT_MS: "60000" }), {
-      logger: createLogger("silent"),
-    });
+    const queuer = await createContainer(
+      loadConfig({ ...env, DB_TIMEOUT_MS: "60000" }),
+      {
+        logger: createLogger("silent"),
+      },
+    );
     await queuer.prepare({ migrate: true });
     const emails = Array.from({ length: 50 }, () => uniqueEmail("bulk"));
     for (const email of emails) {

@@ -95,7 +95,7 @@ for (const dialect of DIALECTS) {
       daemons = await Promise.all(
         Array.from({ length: DAEMONS }, () => startDaemon({ env })),
       );
-      reader = createContainer(loadConfig({ ...env, LOG_LEVEL: "silent" }), {
+      reader = await createContainer(loadConfig({ ...env, LOG_LEVEL: "silent" }), {
         logger: createLogger("silent"),
       });
     });

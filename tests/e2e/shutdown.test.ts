@@ -36,7 +36,7 @@ const HELD = 3;
 
 /** Polls the per-IP budget rows until one has counted `n` requests (bounded). */
 async function untilIpHits(url: string, n: number): Promise<void> {
-  const database = openDatabase({ url });
+  const database = await openDatabase({ url });
   try {
     for (let i = 0; i < 600; i++) {
       const counts =

@@ -22,9 +22,9 @@ afterAll(async () => {
 
 test("a starting daemon sweeps ended windows and keeps live ones", async () => {
   const url = `sqlite:${join(dir, "auth.db")}`;
-  const database = openDatabase({ url });
+  const database = await openDatabase({ url });
   await migrateUp(database);
-  const store = createStore(database);
+  const store = await createStore(database);
   const now = Date.now();
   const hour = 3_600_000;
   await store.hitLimits(["ip:ended"], new Date(now - 2 * hour), new Date(now - hour));

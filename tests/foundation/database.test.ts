@@ -207,8 +207,8 @@ for (const dialect of DIALECTS) {
   describe(`migrations [${dialect}]`, () => {
     let fresh: TestDatabase;
     const open: Database[] = [];
-    const connect = () => {
-      const d = openDatabase({ url: fresh.url });
+    const connect = async () => {
+      const d = await openDatabase({ url: fresh.url });
       open.push(d);
       return d;
     };
@@ -219,7 +219,7 @@ for (const dialect of DIALECTS) {
 
     test("apply in order, report status, and are idempotent", async () => {
       fresh = await freshDatabase(dialect);
-      const db = connect();
+      const db = await connect();
       const before = await migrationStatus(db);
       expect(before.length).toBeGreaterThan(0);
       expect(before.every((m) => !m.applied)).toBe(true);
@@ -239,10 +239,11 @@ for (const dialect of DIALECTS) {
 
     test("two migrators at once: both succeed, each step applied once", async () => {
       fresh = await freshDatabase(dialect);
-      const all = (await migrationStatus(connect())).map((m) => m.name);
+      const all = (await migrationStatus(await connect())).map((m) => m.name);
       let results: string[][];
       if (dialect === "pg") {
-        results = await Promise.all([migrateUp(connect()), migrateUp(connect())]);
+        const [one, two] = [await connect(), await connect()];
+        results = await Promise.all([migrateUp(one), migrateUp(two)]);
       } else {
         // bun:sqlite is synchronous: true concurrency needs two processes.
         const children = [migratorChild(fresh.url), migratorChild(fresh.url)];
@@ -251,7 +252,7 @@ for (const dialect of DIALECTS) {
         results = await Promise.all(children.map((c) => c.go()));
       }
       expect(results.flat().sort()).toEqual([...all].sort());
-      const db = connect();
+      const db = await connect();
       expect(await migrationsCurrent(db)).toBe(true);
       expect(await appliedRows(db)).toBe(all.length);
     });
@@ -266,7 +267,7 @@ function migratorChild(url: string) {
   const script = `
     import { openDatabase } from ${JSON.stringify(join(REPO, "src/db/connect.ts"))};
     import { migrateUp } from ${JSON.stringify(join(REPO, "src/db/migrate.ts"))};
-    const db = openDatabase({ url: ${JSON.stringify(url)} });
+    const db = await openDatabase({ url: ${JSON.stringify(url)} });
     console.log("ready");
     for await (const _ of console) break;
     const applied = await migrateUp(db);
@@ -321,7 +322,7 @@ describe("SQLite connection settings", () => {
       ...TEST_ENV,
       DATABASE_URL: `sqlite:${join(dir, "nested", "auth.db")}`,
     });
-    container = createContainer(config, { logger: createLogger("silent") });
+    container = await createContainer(config, { logger: createLogger("silent") });
     await container.prepare({ migrate: true });
     const database = container.database;
     if (database.dialect !== "sqlite") throw new Error("expected SQLite");

@@ -33,7 +33,7 @@ test("each dialect's embedded migrations are its journal's, in order; status rea
     for (const m of EMBEDDED_MIGRATIONS[dialect])
       expect(m.sql.join("").trim()).not.toBe("");
   }
-  const database = openDatabase({ url: "sqlite::memory:" });
+  const database = await openDatabase({ url: "sqlite::memory:" });
   const status = await migrationStatus(database);
   await database.close();
   expect(status.map((m) => m.name)).toEqual(

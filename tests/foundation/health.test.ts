@@ -62,7 +62,7 @@ for (const dialect of DIALECTS) {
     test("GET /readyz: 503 naming signing_key before the keys are loaded", async () => {
       app = await createTestApp(dialect);
       // A second daemon on the same, migrated storage that has not loaded its keys.
-      const cold = createContainer(app.config, {
+      const cold = await createContainer(app.config, {
         database: app.container.database,
         logger: createLogger("silent"),
         clock: app.clock,

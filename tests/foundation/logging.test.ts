@@ -66,14 +66,14 @@ describe("redaction", () => {
 });
 
 describe("LOG_LEVEL", () => {
-  test("the container's own logger honours it", () => {
+  test("the container's own logger honours it", async () => {
     for (const level of ["warn", "debug", "silent"] as const) {
       const config = loadConfig({
         ...TEST_ENV,
         DATABASE_URL: "sqlite::memory:",
         LOG_LEVEL: level,
       });
-      const c = createContainer(config);
+      const c = await createContainer(config);
       expect(c.logger.level).toBe(level);
       void c.close();
     }

@@ -120,7 +120,7 @@ export async function createTestApp(
     },
   });
   const logger = createLogger(config.LOG_LEVEL, stream);
-  const container = createContainer(config, {
+  const container = await createContainer(config, {
     clock,
     logger,
     ...(options.hasher ? { hasher: options.hasher } : {}),

@@ -20,9 +20,9 @@ export function useMigratedStore(dialect: Dialect): MigratedStore {
   let made: MigratedStore | undefined;
   beforeAll(async () => {
     const testDb = await createTestDatabase(dialect);
-    const database = openDatabase({ url: testDb.url });
+    const database = await openDatabase({ url: testDb.url });
     await migrateUp(database);
-    made = { testDb, database, store: createStore(database) };
+    made = { testDb, database, store: await createStore(database) };
   });
   afterAll(async () => {
     await made?.database.close();
