@@ -54,10 +54,14 @@ export function createAccounts(deps: AccountDeps) {
     /** Computes the dummy hash ahead of the first login for an unknown email. */
     warmUp: () => getDummyHash().then(() => undefined),
 
-    /** Creates an account with the `user` role and signs it in. */
+    /**
+     * Creates an account with the `user` role and signs it in. `signal` is
+     * the request's: a client gone while its hash waits for a slot is dropped.
+     */
     async register(
       input: { email: string; password: string; name?: string | null },
       actor: Actor,
+      signal?: AbortSignal,
     ): Promise<TokenResult> {
       if (!settings.registrationOpen) {
         throw new AuthError(
@@ -68,7 +72,7 @@ export function createAccounts(deps: AccountDeps) {
       await deps.policy.screen(input.password, input.email);
       const user = createUserRecord(
         { email: input.email, name: input.name ?? null, roles: ["user"] },
-        await hashPassword(hasher, input.password),
+        await hashPassword(hasher, input.password, signal),
         deps.newId(),
         clock.now(),
       );
@@ -100,16 +104,18 @@ export function createAccounts(deps: AccountDeps) {
     /**
      * Same answer and the same work for an unknown email, a wrong password or
      * a disabled account. The failed-login budgets come first, so a 429 costs
-     * no hash; then the verification; then the count.
+     * no hash; then the verification; then the count. `signal` as for
+     * register: a login whose client has gone is not verified (nor counted).
      */
     async login(
       input: { email: string; password: string },
       actor: Actor,
+      signal?: AbortSignal,
     ): Promise<TokenResult> {
       const attempt = await deps.limits.beforeLogin(input.email, actor.ip ?? null);
       const user = await users.findUserByEmail(lookupEmail(input.email));
       const hash = user?.passwordHash ?? (await getDummyHash());
-      const { ok, rehash } = await verifyPassword(hasher, input.password, hash);
+      const { ok, rehash } = await verifyPassword(hasher, input.password, hash, signal);
       if (!user?.passwordHash || !ok || user.disabled) {
         const reason = !user
           ? "unknown_email"

@@ -16,8 +16,12 @@ import type { Hasher } from "./ports.ts";
 export const normalizePassword = (password: string): string =>
   password.normalize("NFKC");
 
-export const hashPassword = (hasher: Hasher, password: string): Promise<string> =>
-  hasher.hash(normalizePassword(password));
+/** `signal`: the request's; see Hasher. */
+export const hashPassword = (
+  hasher: Hasher,
+  password: string,
+  signal?: AbortSignal,
+): Promise<string> => hasher.hash(normalizePassword(password), signal);
 
 export interface Verification {
   ok: boolean;
@@ -30,11 +34,12 @@ export async function verifyPassword(
   hasher: Hasher,
   password: string,
   hash: string,
+  signal?: AbortSignal,
 ): Promise<Verification> {
   const normalized = normalizePassword(password);
-  if (await hasher.verify(normalized, hash))
+  if (await hasher.verify(normalized, hash, signal))
     return { ok: true, rehash: hasher.needsRehash(hash) };
-  if (normalized !== password && (await hasher.verify(password, hash)))
+  if (normalized !== password && (await hasher.verify(password, hash, signal)))
     return { ok: true, rehash: true };
   return { ok: false, rehash: false };
 }

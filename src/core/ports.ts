@@ -262,9 +262,13 @@ export interface AuditStore {
   pruneAudit(before: Date, batch: number): Promise<number>;
 }
 
+/**
+ * `signal` is the request's: once it aborts (the client has gone), a check
+ * still waiting for a hashing slot is dropped and rejects with `unavailable`.
+ */
 export interface Hasher {
-  hash(password: string): Promise<string>;
-  verify(password: string, hash: string): Promise<boolean>;
+  hash(password: string, signal?: AbortSignal): Promise<string>;
+  verify(password: string, hash: string, signal?: AbortSignal): Promise<boolean>;
   /** True when the hash was made with other parameters or another algorithm. */
   needsRehash(hash: string): boolean;
 }

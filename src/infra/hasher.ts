@@ -4,7 +4,9 @@
  * bounds how many run at once, so a login flood queues instead of exhausting
  * memory (each argon2id hash holds ARGON2_MEMORY_KIB while it runs), and the
  * queue itself is bounded: past HASH_QUEUE_MAX waiting, a request is refused
- * at once with 503 rather than left to wait ever longer.
+ * at once with 503 rather than left to wait ever longer. A waiting check
+ * whose client has gone (its request's signal aborted) leaves the queue
+ * without hashing: a flood that disconnects leaves no work behind.
  */
 import { AuthError } from "../core/errors.ts";
 import type { Hasher } from "../core/ports.ts";
@@ -32,13 +34,38 @@ const queueFull = () =>
     "too many password checks are waiting; try again in a few seconds",
   );
 
+const clientGone = () =>
+  new AuthError(
+    "unavailable",
+    "the client closed the connection before its password could be checked",
+  );
+
 export function createSemaphore(limit: number, queueMax = Number.POSITIVE_INFINITY) {
   let active = 0;
   const waiting: (() => void)[] = [];
-  const run = async function run<T>(task: () => Promise<T>): Promise<T> {
+  /** Waits for a slot; an abort before it comes leaves the queue and throws. */
+  const acquire = (signal?: AbortSignal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(clientGone());
+      const onAbort = () => {
+        const i = waiting.indexOf(granted);
+        if (i >= 0) waiting.splice(i, 1);
+        reject(clientGone());
+      };
+      const granted = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      waiting.push(granted);
+    });
+  const run = async function run<T>(
+    task: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     if (active >= limit) {
       if (waiting.length >= queueMax) throw queueFull();
-      await new Promise<void>((resolve) => waiting.push(resolve));
+      await acquire(signal);
     } else active++;
     try {
       return await task();
@@ -66,20 +93,22 @@ export function createHasher(
   const run = createSemaphore(options.concurrency, options.queueMax);
   return {
     stats: run.stats,
-    hash: (password) =>
-      run(() =>
-        engine.hash(password, {
-          algorithm: "argon2id",
-          memoryCost: options.memoryKib,
-          timeCost: options.timeCost,
-        }),
+    hash: (password, signal) =>
+      run(
+        () =>
+          engine.hash(password, {
+            algorithm: "argon2id",
+            memoryCost: options.memoryKib,
+            timeCost: options.timeCost,
+          }),
+        signal,
       ),
-    async verify(password, hash) {
+    async verify(password, hash, signal) {
       if (!ARGON2.test(hash) && !/^\$argon2(i|d)\$/.test(hash) && !BCRYPT.test(hash)) {
         return false;
       }
       try {
-        return await run(() => engine.verify(password, hash));
+        return await run(() => engine.verify(password, hash), signal);
       } catch (e) {
         if (e instanceof AuthError) throw e;
         // A malformed imported hash is a failed login, not a server error.

@@ -59,6 +59,58 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    test("a login whose client has gone leaves the queue unhashed: no session, no failure counted", async () => {
+      const gate = gatedEngine();
+      const hasher = createHasher(
+        { memoryKib: 1024, timeCost: 1, concurrency: 1, queueMax: 4 },
+        gate.engine,
+      );
+      const app = await createTestApp(dialect, {}, { hasher });
+      try {
+        const user = await registerUser(app);
+        const sessionsBefore = await liveSessionIds(app, user.user.id);
+
+        gate.close();
+        const first = login(app, user.email, GOOD_PASSWORD);
+        await until(() => gate.held() === 1);
+        // Two more wait for the slot; the client of one of them goes away.
+        const leaving = new AbortController();
+        const gone = app.handle(
+          new Request("http://authd.test/auth/login", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ email: user.email, password: "wrong password!" }),
+            signal: leaving.signal,
+          }),
+        );
+        const staying = login(app, user.email, GOOD_PASSWORD);
+        await until(() => hasher.stats().waiting === 2);
+
+        leaving.abort();
+        // It leaves the queue at once, before any slot frees up.
+        await expectProblem(await gone, 503, "unavailable");
+        expect(hasher.stats()).toEqual({ active: 1, waiting: 1 });
+
+        gate.release();
+        const answered = await Promise.all([first, staying]);
+        expect(answered.map((r) => r.status)).toEqual([200, 200]);
+        expect(hasher.stats()).toEqual({ active: 0, waiting: 0 });
+        // Its wrong password was never checked: no failed login in the audit
+        // log, and the two that stayed have their sessions.
+        const logins = await app.container.auditLog.list({
+          userId: user.user.id,
+          action: "user.login",
+          limit: 10,
+        });
+        expect(logins.items.map((e) => e.outcome)).toEqual(["success", "success"]);
+        const after = await liveSessionIds(app, user.user.id);
+        expect(after.length).toBe(sessionsBefore.length + 2);
+      } finally {
+        gate.release();
+        await app.close();
+      }
+    });
+
     test("register is bounded the same way, and a refused one creates no account", async () => {
       const gate = gatedEngine();
       const hasher = createHasher(

@@ -24,7 +24,11 @@ export const authRoutes = (c: Container) =>
     .post(
       "/register",
       async ({ body, request, set }) => {
-        const result = await c.accounts.register(body, actorOf(request));
+        const result = await c.accounts.register(
+          body,
+          actorOf(request),
+          request.signal,
+        );
         set.status = 201;
         Object.assign(set.headers, NO_STORE);
         return tokenDto(result);
@@ -48,7 +52,7 @@ export const authRoutes = (c: Container) =>
     .post(
       "/login",
       async ({ body, request, set }) => {
-        const result = await c.accounts.login(body, actorOf(request));
+        const result = await c.accounts.login(body, actorOf(request), request.signal);
         Object.assign(set.headers, NO_STORE);
         return tokenDto(result);
       },
