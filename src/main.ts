@@ -22,6 +22,15 @@ import { StartupError } from "./infra/startup-error.ts";
  */
 const SWEEP_INTERVAL_MS = 60_000;
 
+/**
+ * The first sweep and the outbox's first claim wait this long after the
+ * daemon listens, so the first requests (a supervisor's /readyz) do not queue
+ * behind them for a database connection: on PostgreSQL each would otherwise
+ * open one (a forked backend) while the readiness check waits for its own.
+ * Mail queued meanwhile goes out when the outbox starts.
+ */
+const BACKGROUND_DELAY_MS = 1000;
+
 const USAGE = `usage: authd [--healthcheck | --pretty]
   (no argument)   serve; every setting comes from the environment (README, "Configuration")
   --healthcheck   exit 0 if the daemon at HOST:PORT on this machine answers GET /readyz 200, else 1
@@ -206,11 +215,13 @@ const sweep = () =>
         "rate-limit sweep failed; retrying at the next interval",
       ),
   );
-void sweep();
 const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
 
 // Every daemon delivers queued mail; claims keep two daemons off one message.
-container.outbox.start();
+const background = setTimeout(() => {
+  void sweep();
+  container.outbox.start();
+}, BACKGROUND_DELAY_MS);
 if (!config.SMTP_URL) {
   // Fine on a laptop; beyond loopback it is most likely a production daemon
   // whose reset and verification mails nobody will ever receive.
@@ -238,6 +249,7 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "shutting down");
+  clearTimeout(background);
   clearInterval(sweeper);
   clearInterval(pruner);
   const drained = server.stop(false).then(() => true);
