@@ -2,11 +2,18 @@
  * Starts the real daemon as `npm start` does (`bun src/main.ts`), as a child
  * process with its own environment, and collects its stdout JSON lines.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { afterAll, beforeAll } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { ConfigSchema } from "../../src/config.ts";
-import { BUDGETS_OFF, TEST_DB_TIMEOUT_MS } from "../helpers/harness.ts";
+import {
+  createPgDatabase,
+  type Dialect,
+  type TestDatabase,
+} from "../helpers/databases.ts";
+import { BUDGETS_OFF, TEST_DB_TIMEOUT_MS, TEST_KEK } from "../helpers/harness.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const MAIN = resolve(REPO, "src/main.ts");
@@ -211,6 +218,41 @@ export async function startDaemon({
       return finished;
     },
   };
+}
+
+/**
+ * One daemon for a describe block: started in beforeAll on a fresh database
+ * of `dialect` (a SQLite file in a temporary directory, or a PostgreSQL
+ * database with TEST_KEK) with `env` on top, stopped and dropped in afterAll.
+ * The returned object forwards to that daemon once it runs.
+ */
+export function useDaemon(dialect: Dialect, env: Record<string, string> = {}): Daemon {
+  let daemon: Daemon | undefined;
+  let dir: string | undefined;
+  let pg: TestDatabase | undefined;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "authd-e2e-"));
+    const database: Record<string, string> = {
+      DATABASE_URL: `sqlite:${join(dir, "auth.db")}`,
+    };
+    if (dialect === "pg") {
+      pg = await createPgDatabase();
+      database.DATABASE_URL = pg.url;
+      database.KEY_ENCRYPTION_KEY = TEST_KEK;
+    }
+    daemon = await startDaemon({ env: { ...database, ...env } });
+  });
+  afterAll(async () => {
+    if (daemon && daemon.proc.exitCode === null) await daemon.stop();
+    await pg?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return new Proxy({} as Daemon, {
+    get(_, prop) {
+      if (!daemon) throw new Error("the daemon is used before beforeAll started it");
+      return Reflect.get(daemon, prop, daemon);
+    },
+  });
 }
 
 export interface FinishedRun {

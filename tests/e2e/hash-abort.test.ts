@@ -6,22 +6,12 @@
  * session per verified login). Slow hashes (128 MiB, t=4) keep the one slot
  * busy long enough to see the queue; nothing here waits for a time.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { getFrom, registerOver } from "../helpers/daemon-http.ts";
-import { createPgDatabase, DIALECTS, type TestDatabase } from "../helpers/databases.ts";
-import { BUDGETS_OFF, GOOD_PASSWORD, TEST_KEK } from "../helpers/harness.ts";
+import { DIALECTS } from "../helpers/databases.ts";
+import { GOOD_PASSWORD } from "../helpers/harness.ts";
 import { parsePrometheus } from "../helpers/prometheus.ts";
-import { type Daemon, startDaemon } from "./daemon-process.ts";
+import { useDaemon } from "./daemon-process.ts";
 
 // Seconds of argon2id on a busy 2-core machine: generous.
 setDefaultTimeout(180_000);
@@ -30,31 +20,10 @@ const QUEUED = 5;
 
 for (const dialect of DIALECTS) {
   describe(`logins whose clients have gone [${dialect}]`, () => {
-    let daemon: Daemon;
-    let dir: string;
-    let pg: TestDatabase | undefined;
-
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "authd-hash-abort-"));
-      const env: Record<string, string> = {
-        ...BUDGETS_OFF,
-        DATABASE_URL: `sqlite:${join(dir, "auth.db")}`,
-        HASH_CONCURRENCY: "1",
-        ARGON2_MEMORY_KIB: "131072",
-        ARGON2_TIME_COST: "4",
-      };
-      if (dialect === "pg") {
-        pg = await createPgDatabase();
-        env.DATABASE_URL = pg.url;
-        env.KEY_ENCRYPTION_KEY = TEST_KEK;
-      }
-      daemon = await startDaemon({ env });
-    });
-
-    afterAll(async () => {
-      if (daemon && daemon.proc.exitCode === null) await daemon.stop();
-      await pg?.drop();
-      rmSync(dir, { recursive: true, force: true });
+    const daemon = useDaemon(dialect, {
+      HASH_CONCURRENCY: "1",
+      ARGON2_MEMORY_KIB: "131072",
+      ARGON2_TIME_COST: "4",
     });
 
     const hashQueue = async () => {

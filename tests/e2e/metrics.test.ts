@@ -4,23 +4,12 @@
  * metrics prom-client collects (only the daemon starts those), the
  * METRICS_TOKEN over HTTP, and no access line per successful scrape.
  */
-import {
-  afterAll,
-  beforeAll,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
 import { getFrom, registerOver } from "../helpers/daemon-http.ts";
-import { createPgDatabase, DIALECTS, type TestDatabase } from "../helpers/databases.ts";
-import { TEST_KEK } from "../helpers/harness.ts";
+import { DIALECTS } from "../helpers/databases.ts";
 import { PROMETHEUS_CONTENT_TYPE, parsePrometheus } from "../helpers/prometheus.ts";
-import { type Daemon, startDaemon } from "./daemon-process.ts";
+import { useDaemon } from "./daemon-process.ts";
 
 // A real daemon on a busy 2-core machine: generous.
 setDefaultTimeout(120_000);
@@ -29,31 +18,11 @@ const TOKEN = "e2e-metrics-token-never-logged";
 
 for (const dialect of DIALECTS) {
   describe(`/metrics on the daemon [${dialect}]`, () => {
-    let daemon: Daemon;
-    let dir: string;
-    let pg: TestDatabase | undefined;
-
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "authd-metrics-"));
-      const env: Record<string, string> = {
-        DATABASE_URL: `sqlite:${join(dir, "auth.db")}`,
-        METRICS_TOKEN: TOKEN,
-        ARGON2_MEMORY_KIB: "1024",
-        ARGON2_TIME_COST: "1",
-        LOG_LEVEL: "info",
-      };
-      if (dialect === "pg") {
-        pg = await createPgDatabase();
-        env.DATABASE_URL = pg.url;
-        env.KEY_ENCRYPTION_KEY = TEST_KEK;
-      }
-      daemon = await startDaemon({ env });
-    });
-
-    afterAll(async () => {
-      if (daemon && daemon.proc.exitCode === null) await daemon.stop();
-      await pg?.drop();
-      rmSync(dir, { recursive: true, force: true });
+    const daemon = useDaemon(dialect, {
+      METRICS_TOKEN: TOKEN,
+      ARGON2_MEMORY_KIB: "1024",
+      ARGON2_TIME_COST: "1",
+      LOG_LEVEL: "info",
     });
 
     test("a scrape after traffic: route patterns, outcomes, process metrics", async () => {

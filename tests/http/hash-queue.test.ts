@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createHasher } from "../../src/infra/hasher.ts";
-import { DIALECTS } from "../helpers/databases.ts";
+import { DIALECTS, type Dialect } from "../helpers/databases.ts";
 import { gatedEngine } from "../helpers/gated-engine.ts";
 import { createTestApp, GOOD_PASSWORD, registerUser } from "../helpers/harness.ts";
 import { expectProblem, liveSessionIds, login } from "../helpers/http.ts";
@@ -16,15 +16,21 @@ async function until(condition: () => boolean) {
   while (!condition()) await Bun.sleep(1);
 }
 
+/** A test app whose hasher runs one hash at a time behind a gate the test holds. */
+async function gatedApp(dialect: Dialect, queueMax: number) {
+  const gate = gatedEngine();
+  const hasher = createHasher(
+    { memoryKib: 1024, timeCost: 1, concurrency: 1, queueMax },
+    gate.engine,
+  );
+  const app = await createTestApp(dialect, {}, { hasher });
+  return { gate, hasher, app };
+}
+
 for (const dialect of DIALECTS) {
   describe(`hash queue [${dialect}]`, () => {
     test("full queue: 503 unavailable with Retry-After at once; the queued logins finish", async () => {
-      const gate = gatedEngine();
-      const hasher = createHasher(
-        { memoryKib: 1024, timeCost: 1, concurrency: 1, queueMax: 2 },
-        gate.engine,
-      );
-      const app = await createTestApp(dialect, {}, { hasher });
+      const { gate, hasher, app } = await gatedApp(dialect, 2);
       try {
         const user = await registerUser(app);
         const sessionsBefore = await liveSessionIds(app, user.user.id);
@@ -60,12 +66,7 @@ for (const dialect of DIALECTS) {
     });
 
     test("a login whose client has gone leaves the queue unhashed: no session, no failure counted", async () => {
-      const gate = gatedEngine();
-      const hasher = createHasher(
-        { memoryKib: 1024, timeCost: 1, concurrency: 1, queueMax: 4 },
-        gate.engine,
-      );
-      const app = await createTestApp(dialect, {}, { hasher });
+      const { gate, hasher, app } = await gatedApp(dialect, 4);
       try {
         const user = await registerUser(app);
         const sessionsBefore = await liveSessionIds(app, user.user.id);
@@ -112,12 +113,7 @@ for (const dialect of DIALECTS) {
     });
 
     test("register is bounded the same way, and a refused one creates no account", async () => {
-      const gate = gatedEngine();
-      const hasher = createHasher(
-        { memoryKib: 1024, timeCost: 1, concurrency: 1, queueMax: 1 },
-        gate.engine,
-      );
-      const app = await createTestApp(dialect, {}, { hasher });
+      const { gate, hasher, app } = await gatedApp(dialect, 1);
       try {
         gate.close();
         const register = (email: string) =>
