@@ -35,6 +35,33 @@ export interface ConnectOptions {
 }
 
 /**
+ * Puts the file in WAL mode, which then stays with the file. Converting takes
+ * an exclusive lock, and two processes that both hold a shared lock and both
+ * ask for it deadlock: SQLite answers one of them SQLITE_BUSY at once, without
+ * the busy handler (daemons started together on a fresh file met exactly
+ * that). So the mode is read first (a file already in WAL needs nothing), and
+ * a conversion that meets another opener waits a moment and looks again,
+ * within the busy timeout. A file that cannot be WAL (`:memory:`) keeps the
+ * mode SQLite gives it.
+ */
+export function useWal(client: SqliteClient, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      const mode = client
+        .query<{ journal_mode: string }, []>("PRAGMA journal_mode")
+        .get();
+      if (mode?.journal_mode !== "wal") client.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline)
+        throw e;
+      Bun.sleepSync(5);
+    }
+  }
+}
+
+/**
  * Each dialect's driver and schema are loaded here, when that dialect is
  * opened, and through `import()`: a daemon holds one dialect's modules, not
  * both, and the module loader reads them in parallel. (`require` would load
@@ -62,7 +89,7 @@ export async function openDatabase({
     ]);
     const client = new SqliteClient(path, { create, readwrite: true, strict: true });
     client.exec(`PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`);
-    client.exec("PRAGMA journal_mode = WAL");
+    useWal(client, busyTimeoutMs);
     client.exec("PRAGMA synchronous = NORMAL");
     client.exec("PRAGMA foreign_keys = ON");
     const db = drizzleSqlite({ client, schema });
