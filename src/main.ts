@@ -27,7 +27,9 @@ const SWEEP_INTERVAL_MS = 60_000;
  * daemon listens, so the first requests (a supervisor's /readyz) do not queue
  * behind them for a database connection: on PostgreSQL each would otherwise
  * open one (a forked backend) while the readiness check waits for its own.
- * Mail queued meanwhile goes out when the outbox starts.
+ * Mail queued meanwhile goes out when the outbox starts. The process metrics
+ * (prom-client's defaults, ~35 ms of loading) start then too, unless a scrape
+ * comes first.
  */
 const BACKGROUND_DELAY_MS = 1000;
 
@@ -221,6 +223,7 @@ const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
 const background = setTimeout(() => {
   void sweep();
   container.outbox.start();
+  container.metrics?.startProcessMetrics();
 }, BACKGROUND_DELAY_MS);
 if (!config.SMTP_URL) {
   // Fine on a laptop; beyond loopback it is most likely a production daemon
@@ -240,7 +243,8 @@ const pruneSent = () =>
     );
 const pruner = setInterval(pruneSent, SWEEP_INTERVAL_MS * 60);
 
-// The process is the daemon's own: its CPU, memory and event loop are worth a scrape.
+// The process is the daemon's own: its CPU, memory and event loop are worth a
+// scrape. They start with the background work, or at the first scrape if sooner.
 container.metrics?.collectProcessMetrics();
 
 // Before the "listening" line: whoever reacts to it can already stop us cleanly.

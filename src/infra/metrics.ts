@@ -21,8 +21,6 @@ const Registry = require("prom-client/lib/registry") as typeof PromClient.Regist
 const Counter = require("prom-client/lib/counter") as typeof PromClient.Counter;
 const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
 const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
-const collectDefaultMetrics =
-  require("prom-client/lib/defaultMetrics") as typeof PromClient.collectDefaultMetrics;
 
 export interface MetricsSources {
   /** The daemon's version, for `authd_build_info`. */
@@ -163,7 +161,29 @@ export function createMetrics(sources: MetricsSources) {
     return label;
   };
 
-  let processMetrics = false;
+  // prom-client's default process metrics: "off" in a container that is not a
+  // daemon, "wanted" once the daemon asks, "on" once registered.
+  let processMetrics: "off" | "wanted" | "on" = "off";
+  const startProcessMetrics = (): void => {
+    if (processMetrics !== "wanted") return;
+    processMetrics = "on";
+    // Loaded here, not with the module: it requires @opentelemetry/api (51
+    // modules, for exemplars the daemon does not use), ~35 ms of a start.
+    const collectDefaultMetrics =
+      require("prom-client/lib/defaultMetrics") as typeof PromClient.collectDefaultMetrics;
+    collectDefaultMetrics({ register: registry });
+    // prom-client counts CPU from here on; a process's CPU counter counts from
+    // its start (Prometheus's convention, and what `ps` shows).
+    const { user, system } = process.cpuUsage();
+    for (const [name, micros] of [
+      ["process_cpu_user_seconds_total", user],
+      ["process_cpu_system_seconds_total", system],
+      ["process_cpu_seconds_total", user + system],
+    ] as const)
+      (registry.getSingleMetric(name) as PromClient.Counter | undefined)?.inc(
+        micros / 1e6,
+      );
+  };
 
   const events: AuthEvents = {
     login: (outcome: LoginOutcome) => logins.inc({ outcome }),
@@ -191,22 +211,28 @@ export function createMetrics(sources: MetricsSources) {
     },
 
     /**
-     * prom-client's default process metrics (CPU, memory, file descriptors,
-     * event loop, GC). Started by the daemon (src/main.ts), not by every
-     * container: `authctl` and in-process tests have no process of their own
-     * to report, and the event-loop monitor and the GC observer installed
-     * here live as long as the process.
+     * Asks for prom-client's default process metrics (CPU, memory, file
+     * descriptors, event loop, GC). Asked by the daemon (src/main.ts), not by
+     * every container: `authctl` and in-process tests have no process of
+     * their own to report, and the event-loop monitor and the GC observer
+     * live as long as the process. They are registered by the first scrape
+     * or by `startProcessMetrics`, whichever comes first, so that loading
+     * them is not part of the daemon's start (docs/performance.md).
      */
     collectProcessMetrics(): void {
-      if (processMetrics) return;
-      processMetrics = true;
-      collectDefaultMetrics({ register: registry });
+      if (processMetrics === "off") processMetrics = "wanted";
     },
+
+    /** Registers the process metrics now, if they were asked for. */
+    startProcessMetrics,
 
     contentType: registry.contentType,
 
     /** The text Prometheus scrapes. */
-    scrape: (): Promise<string> => registry.metrics(),
+    scrape: (): Promise<string> => {
+      startProcessMetrics();
+      return registry.metrics();
+    },
   };
 }
 

@@ -5,11 +5,19 @@
  * METRICS_TOKEN over HTTP, and no access line per successful scrape.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import pkg from "../../package.json" with { type: "json" };
 import { getFrom, registerOver } from "../helpers/daemon-http.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import { PROMETHEUS_CONTENT_TYPE, parsePrometheus } from "../helpers/prometheus.ts";
 import { useDaemon } from "./daemon-process.ts";
+
+/** User plus system CPU seconds of a process, from /proc (Linux, 100 ticks a second). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 // A real daemon on a busy 2-core machine: generous.
 setDefaultTimeout(120_000);
@@ -47,6 +55,7 @@ for (const dialect of DIALECTS) {
       expect(refused.headers.get("content-type")).toBe("application/problem+json");
       expect(((await refused.json()) as { code: string }).code).toBe("unauthenticated");
 
+      const cpuBefore = cpuSecondsOf(daemon.proc.pid);
       const res = await getFrom(daemon.url, "/metrics", { token: TOKEN });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe(PROMETHEUS_CONTENT_TYPE);
@@ -76,6 +85,10 @@ for (const dialect of DIALECTS) {
         expect(s.value(name)).toBeGreaterThan(0);
       }
       expect(s.types.get("process_cpu_seconds_total")).toBe("counter");
+      // The CPU counter counts from the process's start, as `ps` does, not from
+      // when the metrics were registered (after the start's CPU was spent).
+      // /proc counts in ticks of 10 ms.
+      expect(s.value("process_cpu_seconds_total")).toBeGreaterThanOrEqual(cpuBefore - 0.02);
 
       // The refused scrape has an access line; the successful one does not.
       await getFrom(daemon.url, "/healthz"); // a later line: the buffer is flushed by then
