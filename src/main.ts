@@ -6,6 +6,8 @@
  * A start-up that cannot succeed (a key that does not open the stored keys, a
  * port in use) logs one JSON line saying why and exits 1.
  */
+// First: it scales the JIT's thresholds before the other modules run.
+import "./jit-policy.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { type Container, createContainer } from "./container.ts";
 import { healthcheck } from "./healthcheck.ts";
@@ -14,6 +16,7 @@ import { createLogger, flushLogs } from "./infra/logger.ts";
 import { prettyDestination } from "./infra/pretty-log.ts";
 import { describeStorageError } from "./infra/resilience.ts";
 import { StartupError } from "./infra/startup-error.ts";
+import { endStartupJitPolicy } from "./jit-policy.ts";
 
 /**
  * How often this daemon sweeps ended rate-limit windows and stale known IPs.
@@ -199,6 +202,7 @@ const server = await (async () => {
     return failStart(err, container);
   }
 })();
+endStartupJitPolicy();
 
 // Background work starts once the daemon serves: a start that fails has
 // nothing running beside it, and its fatal line is its last.
