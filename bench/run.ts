@@ -49,6 +49,7 @@ const CONNECTIONS = 32;
  * 19 MiB) and Bun's idle collection has run (docs/performance.md).
  */
 const RSS_SETTLE_MS = 2000;
+// Unset or empty: every workload.
 const ONLY = process.env.BENCH_ONLY?.split(",").filter(Boolean);
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const PG_ADMIN =
@@ -197,7 +198,7 @@ const WORKLOADS: Workload[] = [
   },
 ];
 
-const selected = (id: string) => !ONLY || ONLY.includes(id);
+const selected = (id: string) => !ONLY?.length || ONLY.includes(id);
 
 type Samples = Map<string, Measure[]>;
 const results = new Map<Dialect, Samples>();
