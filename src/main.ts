@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { type Container, createContainer } from "./container.ts";
 import { healthcheck } from "./healthcheck.ts";
 import { createHandler } from "./http/app.ts";
+import { createIdleCollector, IDLE_GC } from "./infra/idle-collector.ts";
 import { createLogger, flushLogs } from "./infra/logger.ts";
 import { prettyDestination } from "./infra/pretty-log.ts";
 import { describeStorageError } from "./infra/resilience.ts";
@@ -162,6 +163,13 @@ container.accounts
 
 const handle = createHandler(container);
 
+// Memory goes back to the system when a burst is over (src/infra/idle-collector.ts).
+const idle = createIdleCollector({
+  ...IDLE_GC,
+  heapUsed: () => process.memoryUsage().heapUsed,
+  collect: () => Bun.gc(true),
+});
+
 /** Bun.serve, with the reasons it cannot listen said in the operator's terms. */
 function listen() {
   try {
@@ -174,7 +182,10 @@ function listen() {
       // closes the connection. Bun streams request bodies, so an unread or
       // refused body is never held in memory (docs/decisions.md, "Bun's limits").
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (request, srv) => handle(request, srv),
+      fetch: (request, srv) => {
+        idle.noteRequest();
+        return handle(request, srv);
+      },
     });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
@@ -246,6 +257,7 @@ const pruneSent = () =>
       ),
     );
 const pruner = setInterval(pruneSent, SWEEP_INTERVAL_MS * 60);
+const idleLook = setInterval(() => idle.check(), IDLE_GC.intervalMs);
 
 // The process is the daemon's own: its CPU, memory and event loop are worth a
 // scrape. They start with the background work, or at the first scrape if sooner.
@@ -260,6 +272,7 @@ async function shutdown(signal: string) {
   clearTimeout(background);
   clearInterval(sweeper);
   clearInterval(pruner);
+  clearInterval(idleLook);
   const drained = server.stop(false).then(() => true);
   const timedOut = Bun.sleep(config.SHUTDOWN_TIMEOUT_MS).then(() => false);
   if (!(await Promise.race([drained, timedOut]))) {
