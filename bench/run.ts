@@ -481,7 +481,12 @@ async function round(s: DialectSetup, n: number, first: boolean) {
     }
     for (const w of pairOrder(list, n)) {
       step(w.label);
-      record(samples, w.id, await runWorkload(ctx, w));
+      const m = await runWorkload(ctx, w);
+      // Each round's figure, so a median can be read back to its rounds.
+      console.log(
+        `  ${Math.round(m.rps ?? 0)} req/s, p99 ${m.p99?.toFixed(1)} ms, ${Math.round(m.cpuPerRequest ?? 0)} µs CPU/req`,
+      );
+      record(samples, w.id, m);
     }
     if (key === "{}" && selected("flood")) {
       // wrk leaves with logins still queued in the daemon; the flood starts
