@@ -4,8 +4,9 @@
  * building the route schemas, Elysia registering routes, the container. The
  * JIT compiling that code on a 2-core machine is work for code that will not
  * run again, so JavaScriptCore's tier-up thresholds are scaled up until the
- * daemon listens, when src/main.ts calls `endStartupJitPolicy`. Start to /readyz from source: ~35 ms less
- * (docs/performance.md, "Start-up, a third look").
+ * daemon listens, when src/main.ts calls `endStartupJitPolicy`. Start to
+ * /readyz from source: ~40 ms less (docs/performance.md, "Start-up and memory,
+ * a third look").
  */
 const STARTUP_JIT_SCALE = 20;
 
