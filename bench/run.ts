@@ -406,19 +406,31 @@ async function bareBaseline(body: string): Promise<Measure> {
 }
 
 /**
- * A row compared with another row of the same daemon (forward auth ÷
- * /users/me) runs after it in odd rounds and before it in even ones, so
- * neither side is always the one measured later while the machine drifts.
+ * The order of a round's rows. Rows the table compares run back to back,
+ * with every daemon of the round started before the first row: a pair on two
+ * daemons (info ÷ warn, metrics on ÷ off, budgets on ÷ off) used to be
+ * measured minutes apart, each daemon in its own stretch of the round, while
+ * the machine drifted; and the budgets pair now runs before the logout row,
+ * whose tens of thousands of new sessions slowed every refresh measured after
+ * it (docs/performance.md, "Targets"). Each block runs reversed in even
+ * rounds, so neither row of a pair is always the later one. Every workload
+ * is in exactly one block.
  */
-function pairOrder(list: Workload[], n: number): Workload[] {
-  if (n % 2 === 1) return list;
-  const out = [...list];
-  for (const w of list) {
-    const i = out.findIndex((x) => x.id === w.baseline);
-    const j = out.indexOf(w);
-    if (i >= 0 && i < j) out.splice(i, 0, ...out.splice(j, 1));
-  }
-  return out;
+const BLOCKS: string[][] = [
+  ["me-warn", "forward-auth", "me", "me-nometrics", "me-nocache"],
+  ["refresh", "refresh-budgets"],
+  ["logout"],
+  ["login"],
+];
+{
+  const placed = BLOCKS.flat();
+  const unplaced = WORKLOADS.filter(
+    (w) => placed.filter((id) => id === w.id).length !== 1,
+  );
+  if (unplaced.length > 0 || placed.length !== WORKLOADS.length)
+    throw new Error(
+      `bench: BLOCKS must hold every workload once (${unplaced.map((w) => w.id)})`,
+    );
 }
 
 async function round(s: DialectSetup, n: number, first: boolean) {
@@ -451,66 +463,67 @@ async function round(s: DialectSetup, n: number, first: boolean) {
     record(shared, "verify", { rps });
   }
 
-  const groups = new Map<string, Workload[]>();
-  for (const w of WORKLOADS.filter((w) => selected(w.id))) {
-    const key = JSON.stringify(w.env ?? {});
-    groups.set(key, [...(groups.get(key) ?? []), w]);
-  }
-  // Every other round runs the daemons in reverse order, so a pair compared
-  // within a round (metrics on ÷ off, info ÷ warn) is not always measured
-  // in the same order while the machine's load drifts.
-  const ordered = [...groups];
-  if (n % 2 === 0) ordered.reverse();
-  for (const [key, list] of ordered) {
-    const env = JSON.parse(key) as Record<string, string>;
-    const daemon = await daemonFor(s, env);
-    const ctx: Ctx = {
-      dialect: s.dialect,
-      database: s.database,
-      userId: s.userId,
-      email: s.email,
-      accessToken: await login(daemon.url, s.email),
-      daemon,
-    };
-    if (key === "{}" && first && selected("me")) {
-      const body = await fetch(`${daemon.url}/users/me`, {
-        headers: { authorization: `Bearer ${ctx.accessToken}` },
+  const rows = BLOCKS.flatMap((block) => (n % 2 === 0 ? [...block].reverse() : block))
+    .map((id) => WORKLOADS.find((w) => w.id === id) as Workload)
+    .filter((w) => selected(w.id));
+  // Every daemon of the round, one per distinct `env`, alive from the start.
+  const daemons = new Map<string, Ctx>();
+  const keyOf = (w?: Workload) => JSON.stringify(w?.env ?? {});
+  const keys = [...new Set(rows.map(keyOf))];
+  if (selected("flood") && !keys.includes(keyOf())) keys.push(keyOf());
+  try {
+    for (const key of keys) {
+      const daemon = await daemonFor(s, JSON.parse(key) as Record<string, string>);
+      daemons.set(key, {
+        dialect: s.dialect,
+        database: s.database,
+        userId: s.userId,
+        email: s.email,
+        accessToken: await login(daemon.url, s.email),
+        daemon,
+      });
+    }
+    const main = daemons.get(keyOf());
+    if (main && first && selected("me")) {
+      const body = await fetch(`${main.daemon.url}/users/me`, {
+        headers: { authorization: `Bearer ${main.accessToken}` },
       }).then((r) => r.text());
       step("baseline: bare Bun.serve");
       record(shared, "bare", await bareBaseline(body));
     }
-    for (const w of pairOrder(list, n)) {
+    for (const w of rows) {
       step(w.label);
-      const m = await runWorkload(ctx, w);
+      const m = await runWorkload(daemons.get(keyOf(w)) as Ctx, w);
       // Each round's figure, so a median can be read back to its rounds.
       console.log(
         `  ${Math.round(m.rps ?? 0)} req/s, p99 ${m.p99?.toFixed(1)} ms, ${Math.round(m.cpuPerRequest ?? 0)} µs CPU/req`,
       );
       record(samples, w.id, m);
     }
-    if (key === "{}" && selected("flood")) {
+    if (main && selected("flood")) {
       // wrk leaves with logins still queued in the daemon; the flood starts
       // when they are done (a probe login queues behind them).
       while (
-        !(await login(daemon.url, s.email).then(
+        !(await login(main.daemon.url, s.email).then(
           () => true,
           () => false,
         ))
       )
         await Bun.sleep(200);
       step("GET /users/me during a login flood (16 concurrent logins)");
-      record(samples, "flood", await runFlood(ctx));
+      record(samples, "flood", await runFlood(main));
     }
-    if (key === "{}") {
-      // Resident memory twice: at the instant the load stops (the last
-      // requests' garbage and the last argon2id hash still held), and after
-      // the run, once the daemon has finished that work and collected it
-      // (the figure the target is about; docs/decisions.md, "RSS after the run").
-      record(samples, "rss-load-end", { value: rssMb(daemon.pid) });
+    if (main) {
+      // The default daemon's resident memory twice: at the instant the load
+      // stops (the last requests' garbage and the last argon2id hash still
+      // held), and after the run, once it has finished that work and collected
+      // it (the figure the target is about; docs/decisions.md, "RSS after the run").
+      record(samples, "rss-load-end", { value: rssMb(main.daemon.pid) });
       await Bun.sleep(RSS_SETTLE_MS);
-      record(samples, "rss", { value: rssMb(daemon.pid) });
+      record(samples, "rss", { value: rssMb(main.daemon.pid) });
     }
-    await daemon.stop();
+  } finally {
+    for (const ctx of daemons.values()) await ctx.daemon.stop();
   }
 }
 
