@@ -88,7 +88,9 @@ for (const dialect of DIALECTS) {
       // The CPU counter counts from the process's start, as `ps` does, not from
       // when the metrics were registered (after the start's CPU was spent).
       // /proc counts in ticks of 10 ms.
-      expect(s.value("process_cpu_seconds_total")).toBeGreaterThanOrEqual(cpuBefore - 0.02);
+      expect(s.value("process_cpu_seconds_total")).toBeGreaterThanOrEqual(
+        cpuBefore - 0.02,
+      );
 
       // The refused scrape has an access line; the successful one does not.
       await getFrom(daemon.url, "/healthz"); // a later line: the buffer is flushed by then
