@@ -8,9 +8,16 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createPgDatabase, DIALECTS, type TestDatabase } from "../helpers/databases.ts";
+import { DIALECTS } from "../helpers/databases.ts";
 import { TEST_KEK } from "../helpers/harness.ts";
-import { type Daemon, daemonEnv, MAIN, REPO, startDaemon } from "./daemon-process.ts";
+import {
+  type Daemon,
+  daemonEnv,
+  freshDatabase,
+  MAIN,
+  REPO,
+  startDaemon,
+} from "./daemon-process.ts";
 
 const REQUESTS = 400;
 const BATCH = 50;
@@ -18,29 +25,22 @@ const BATCH = 50;
 for (const dialect of DIALECTS) {
   describe(`access log on the way out [${dialect}]`, () => {
     let dir: string;
-    let pg: TestDatabase | undefined;
+    let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
     let daemon: Daemon | undefined;
 
     afterEach(async () => {
       if (daemon && daemon.proc.exitCode === null) daemon.proc.kill("SIGKILL");
       await daemon?.proc.exited;
       daemon = undefined;
-      await pg?.drop();
-      pg = undefined;
+      await database?.drop();
+      database = undefined;
       rmSync(dir, { recursive: true, force: true });
     });
 
     test(`${REQUESTS} requests, SIGTERM at once: every access line is in stdout`, async () => {
       dir = mkdtempSync(join(tmpdir(), "authd-access-log-"));
-      const env: Record<string, string> = {
-        DATABASE_URL: `sqlite:${join(dir, "auth.db")}`,
-      };
-      if (dialect === "pg") {
-        pg = await createPgDatabase();
-        env.DATABASE_URL = pg.url;
-        env.KEY_ENCRYPTION_KEY = TEST_KEK;
-      }
-      daemon = await startDaemon({ env });
+      database = await freshDatabase(dialect, dir);
+      daemon = await startDaemon({ env: database.env });
       const d = daemon;
       const ids = Array.from({ length: REQUESTS }, (_, i) => `flush-${i}`);
       for (let i = 0; i < ids.length; i += BATCH) {

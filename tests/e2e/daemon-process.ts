@@ -8,11 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { ConfigSchema } from "../../src/config.ts";
-import {
-  createPgDatabase,
-  type Dialect,
-  type TestDatabase,
-} from "../helpers/databases.ts";
+import { createPgDatabase, type Dialect } from "../helpers/databases.ts";
 import { BUDGETS_OFF, TEST_DB_TIMEOUT_MS, TEST_KEK } from "../helpers/harness.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
@@ -221,30 +217,43 @@ export async function startDaemon({
 }
 
 /**
+ * A fresh, empty database for a daemon of `dialect`: a SQLite file in `dir`,
+ * or a new PostgreSQL database (whose keys need TEST_KEK). `env` holds the
+ * daemon's settings for it; `drop` removes the PostgreSQL one.
+ */
+export async function freshDatabase(
+  dialect: Dialect,
+  dir: string,
+): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  if (dialect === "sqlite")
+    return {
+      env: { DATABASE_URL: `sqlite:${join(dir, "auth.db")}` },
+      drop: async () => {},
+    };
+  const pg = await createPgDatabase();
+  return {
+    env: { DATABASE_URL: pg.url, KEY_ENCRYPTION_KEY: TEST_KEK },
+    drop: () => pg.drop(),
+  };
+}
+
+/**
  * One daemon for a describe block: started in beforeAll on a fresh database
- * of `dialect` (a SQLite file in a temporary directory, or a PostgreSQL
- * database with TEST_KEK) with `env` on top, stopped and dropped in afterAll.
- * The returned object forwards to that daemon once it runs.
+ * of `dialect` (`freshDatabase`) with `env` on top, stopped and dropped in
+ * afterAll. The returned object forwards to that daemon once it runs.
  */
 export function useDaemon(dialect: Dialect, env: Record<string, string> = {}): Daemon {
   let daemon: Daemon | undefined;
   let dir: string | undefined;
-  let pg: TestDatabase | undefined;
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "authd-e2e-"));
-    const database: Record<string, string> = {
-      DATABASE_URL: `sqlite:${join(dir, "auth.db")}`,
-    };
-    if (dialect === "pg") {
-      pg = await createPgDatabase();
-      database.DATABASE_URL = pg.url;
-      database.KEY_ENCRYPTION_KEY = TEST_KEK;
-    }
-    daemon = await startDaemon({ env: { ...database, ...env } });
+    database = await freshDatabase(dialect, dir);
+    daemon = await startDaemon({ env: { ...database.env, ...env } });
   });
   afterAll(async () => {
     if (daemon && daemon.proc.exitCode === null) await daemon.stop();
-    await pg?.drop();
+    await database?.drop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
   return new Proxy({} as Daemon, {
