@@ -23,7 +23,7 @@ import { observeLogin, silentEvents } from "./core/telemetry.ts";
 import { createUserAdmin } from "./core/users.ts";
 import { type Database, openDatabase } from "./db/connect.ts";
 import { migrateUp, migrationsCurrent } from "./db/migrate.ts";
-import { createStore, type Store } from "./db/store.ts";
+import { createStore, SETTLED_BATCHES, type Store } from "./db/store.ts";
 import { lazyCommonPasswords } from "./infra/common-passwords.ts";
 import { createHasher } from "./infra/hasher.ts";
 import { createHibpCheck } from "./infra/hibp.ts";
@@ -98,7 +98,7 @@ export async function createContainer(
     threshold: config.DB_BREAKER_THRESHOLD,
     halfOpenAfterMs: config.DB_BREAKER_HALF_OPEN_MS,
   });
-  const store: Store = withPolicy(rawStore, storagePolicy);
+  const store: Store = withPolicy(rawStore, storagePolicy, SETTLED_BATCHES);
   const hasher =
     overrides.hasher ??
     createHasher({

@@ -57,15 +57,21 @@ export async function rawRotationRate(o: {
   let n = 0;
   return rate(o.seconds, o.chains, async (w) => {
     const successor = `bench-successor-${w}-${++n}-${Math.random()}`;
-    const result = await store.rotateRefreshToken({
-      tokenHash: tokenHash(chains[w] as string),
-      now: new Date(),
-      reuseIntervalMs: 10_000,
-      idleTtlMs: 2_592_000_000,
-      successor: { id: Bun.randomUUIDv7(), tokenHash: tokenHash(successor) },
-      successorSealed: "sealed-successor-placeholder",
-    });
-    if (result.kind !== "rotated") throw new Error(`rotation: ${result.kind}`);
+    // One rotation per transaction: the transaction alone, which the daemon
+    // commits several at a time on SQLite (group commit, docs/decisions.md).
+    const [outcome] = await store.rotateRefreshTokens([
+      {
+        tokenHash: tokenHash(chains[w] as string),
+        now: new Date(),
+        reuseIntervalMs: 10_000,
+        idleTtlMs: 2_592_000_000,
+        successor: { id: Bun.randomUUIDv7(), tokenHash: tokenHash(successor) },
+        successorSealed: "sealed-successor-placeholder",
+      },
+    ]);
+    if (!outcome?.ok) throw outcome?.error;
+    if (outcome.value.kind !== "rotated")
+      throw new Error(`rotation: ${outcome.value.kind}`);
     chains[w] = successor;
   });
 }

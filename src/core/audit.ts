@@ -3,6 +3,7 @@
  * login attempt, with who did it and from where. Details never hold secrets:
  * no password, token, hash or key material is ever passed to `audit`.
  */
+import { type Defer, settledPerTurn } from "./per-turn.ts";
 import type { Actor, AuditEvent, AuditStore, Clock } from "./ports.ts";
 
 export interface AuditEntry {
@@ -33,10 +34,24 @@ export function auditEvent(
   };
 }
 
-/** Returns a function that appends one event; the core's only way to audit. */
-export function createAuditor(store: AuditStore, clock: Clock, newId: () => string) {
+/**
+ * Returns a function that appends one event; the core's only way to audit.
+ * The events of one turn of the event loop are one store call (on SQLite one
+ * transaction: group commit, core/per-turn.ts); each caller still learns
+ * whether its own event was stored.
+ */
+export function createAuditor(
+  store: AuditStore,
+  clock: Clock,
+  newId: () => string,
+  defer?: Defer,
+) {
+  const append = settledPerTurn<AuditEvent, void>(
+    (events) => store.appendAudits(events),
+    defer,
+  );
   return (actor: Actor, action: string, entry: AuditEntry = {}): Promise<void> =>
-    store.appendAudit(auditEvent(clock, newId, actor, action, entry));
+    append(auditEvent(clock, newId, actor, action, entry));
 }
 
 export type Auditor = ReturnType<typeof createAuditor>;

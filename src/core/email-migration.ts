@@ -15,7 +15,7 @@
  * The daemon runs it with `apply` at every start (a no-op once done); `authctl
  * doctor` runs it without, to list what needs an operator.
  */
-import { auditEvent } from "./audit.ts";
+import { createAuditor } from "./audit.ts";
 import { checkEmail } from "./email.ts";
 import type { AuditStore, Clock, UserStore } from "./ports.ts";
 
@@ -56,6 +56,7 @@ export async function reconcileEmails(
   // Normal forms claimed during this scan (a dry run renames nothing, so two
   // legacy spellings of one address must collide here, not in the database).
   const claimed = new Map<string, string>();
+  const audit = createAuditor(deps.audit, deps.clock, deps.newId);
   let afterId: string | undefined;
   for (;;) {
     const page = await deps.users.listUsers({
@@ -88,18 +89,10 @@ export async function reconcileEmails(
           continue;
         }
         if (outcome === "changed") continue; // changed or deleted meanwhile
-        await deps.audit.appendAudit(
-          auditEvent(
-            deps.clock,
-            deps.newId,
-            { actorId: "system" },
-            "user.email_normalized",
-            {
-              userId: user.id,
-              detail: { from: user.email, to },
-            },
-          ),
-        );
+        await audit({ actorId: "system" }, "user.email_normalized", {
+          userId: user.id,
+          detail: { from: user.email, to },
+        });
       }
       claimed.set(to, user.id);
       report.renamed.push({ id: user.id, from: user.email, to });

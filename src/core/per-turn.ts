@@ -3,9 +3,11 @@
  * event loop are handed to `run` together once that turn is done, and each
  * caller gets its own result. Under load dozens of requests then share one
  * statement or one round trip instead of paying one each; at rest a call
- * waits one turn. Used for the per-IP budget hits (core/limits.ts) and the
- * session lookup of every authenticated request (core/sessions.ts).
+ * waits one turn. Used for the per-IP budget hits (core/limits.ts), the
+ * session lookup of every authenticated request and the refresh rotations
+ * (core/sessions.ts).
  */
+import type { Settled } from "./ports.ts";
 
 /** Runs a function once the current turn of the event loop is done. */
 export type Defer = (fn: () => void) => void;
@@ -45,4 +47,28 @@ export function batchPerTurn<A, R>(
         });
       pending.push({ arg, resolve, reject });
     });
+}
+
+/** A promise's outcome as a value: what a batch hands back for each call. */
+export function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+/**
+ * `batchPerTurn` for a `run` that settles each call on its own: a call whose
+ * outcome is an error rejects with it, the others resolve.
+ */
+export function settledPerTurn<A, R>(
+  run: (batch: A[]) => Promise<Settled<R>[]>,
+  defer?: Defer,
+): (arg: A) => Promise<R> {
+  const call = batchPerTurn(run, defer);
+  return async (arg) => {
+    const outcome = await call(arg);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  };
 }

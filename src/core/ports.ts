@@ -150,6 +150,20 @@ export type RotateResult =
   | { kind: "reuse_detected"; sessionId: string; userId: string }
   | { kind: "invalid" };
 
+/** One outcome of a batch: its value, or the error that call alone met. */
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export interface TokenRevocation {
+  tokenHash: string;
+  reason: string;
+  now: Date;
+}
+
+export interface EndedSession {
+  sessionId: string;
+  userId: string;
+}
+
 export interface RotateInput {
   tokenHash: string;
   now: Date;
@@ -164,10 +178,14 @@ export interface SessionStore {
   /** Creates a session and its first refresh token atomically. */
   createSession(session: Session, token: NewRefreshToken): Promise<void>;
   /**
-   * Rotates a refresh token under a row lock, in one transaction: the only
+   * Rotates refresh tokens, each under a row lock and as if alone: the only
    * place refresh tokens change hands. See RotateResult for the outcomes.
+   * Each outcome or error comes back in the order given, and one failing
+   * does not undo the others: SQLite commits the batch in one transaction,
+   * each rotation in its own savepoint; PostgreSQL runs each in its own
+   * transaction, side by side.
    */
-  rotateRefreshToken(input: RotateInput): Promise<RotateResult>;
+  rotateRefreshTokens(inputs: RotateInput[]): Promise<Settled<RotateResult>[]>;
   /**
    * The authentication fast path: for each lookup, in order, the live
    * session of that user and the enabled user, or null. One query on
@@ -183,12 +201,15 @@ export interface SessionStore {
     reason: string,
     now: Date,
   ): Promise<boolean>;
-  /** Ends the session that a refresh token belongs to; null if unknown. */
-  revokeSessionByToken(
-    tokenHash: string,
-    reason: string,
-    now: Date,
-  ): Promise<{ sessionId: string; userId: string } | null>;
+  /**
+   * Ends the session each refresh token belongs to: the session ended, or
+   * null if the token is unknown or its session had already ended. Each
+   * outcome or error in the order given, one failing does not undo the
+   * others; SQLite commits them together, PostgreSQL runs each on its own.
+   */
+  revokeSessionsByTokens(
+    revocations: TokenRevocation[],
+  ): Promise<Settled<EndedSession | null>[]>;
   /** Ends every live session of a user, except one; returns how many. */
   revokeUserSessions(
     userId: string,
@@ -255,7 +276,11 @@ export interface AuditFilter {
 }
 
 export interface AuditStore {
-  appendAudit(event: AuditEvent): Promise<void>;
+  /**
+   * Stores events, each on its own: its outcome or error in the order given
+   * (SQLite commits them together, PostgreSQL writes each side by side).
+   */
+  appendAudits(events: AuditEvent[]): Promise<Settled<void>[]>;
   /** Newest first (by id, which is time-ordered). */
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
   /** Deletes up to `batch` events older than `before`; returns how many. */

@@ -7,16 +7,20 @@
 import { createAuditor } from "./audit.ts";
 import { randomToken, seal, sha256, tokenHash, unseal } from "./crypto.ts";
 import { AuthError, invalidToken } from "./errors.ts";
-import { batchPerTurn, type Defer } from "./per-turn.ts";
+import { batchPerTurn, type Defer, settledPerTurn } from "./per-turn.ts";
 import type {
   AccessClaims,
   Actor,
   AuditStore,
   Clock,
+  EndedSession,
   LiveSession,
   LiveSessionLookup,
+  RotateInput,
+  RotateResult,
   Session,
   SessionStore,
+  TokenRevocation,
   TokenSigner,
   User,
   UserRecord,
@@ -82,13 +86,25 @@ const invalidGrant = () =>
 
 export function createSessions(deps: SessionDeps) {
   const { sessions, signer, clock, settings } = deps;
-  const audit = createAuditor(deps.audit, clock, deps.newId);
+  const audit = createAuditor(deps.audit, clock, deps.newId, deps.defer);
   // The session lookups of one turn of the event loop are one store call:
   // one query on PostgreSQL (its round trip, and the storage policy's
   // timeout, shared by dozens of requests under load), one read transaction
   // on SQLite (docs/performance.md). Each request still gets its own answer.
   const findLive = batchPerTurn<LiveSessionLookup, LiveSession | null>(
     (lookups) => sessions.findLiveSessions(lookups),
+    deps.defer,
+  );
+  // The rotations and the logouts of one turn are one store call each too:
+  // on SQLite one transaction (group commit: the pages they share are
+  // written once), on PostgreSQL each its own transaction, as before. One
+  // that fails fails alone.
+  const rotate = settledPerTurn<RotateInput, RotateResult>(
+    (inputs) => sessions.rotateRefreshTokens(inputs),
+    deps.defer,
+  );
+  const revokeByToken = settledPerTurn<TokenRevocation, EndedSession | null>(
+    (revocations) => sessions.revokeSessionsByTokens(revocations),
     deps.defer,
   );
   const seconds = (until: Date, now: Date) =>
@@ -169,7 +185,7 @@ export function createSessions(deps: SessionDeps) {
     async refresh(presented: string, actor: Actor): Promise<TokenResult> {
       const successor = randomToken();
       const sealKey = sha256(presented, SUCCESSOR_DOMAIN);
-      const result = await sessions.rotateRefreshToken({
+      const result = await rotate({
         tokenHash: tokenHash(presented),
         now: clock.now(),
         reuseIntervalMs: settings.refreshReuseInterval * 1000,
@@ -202,11 +218,11 @@ export function createSessions(deps: SessionDeps) {
 
     /** Ends the session of a refresh token; unknown tokens are fine (idempotent). */
     async logout(presented: string, actor: Actor): Promise<void> {
-      const ended = await sessions.revokeSessionByToken(
-        tokenHash(presented),
-        "logout",
-        clock.now(),
-      );
+      const ended = await revokeByToken({
+        tokenHash: tokenHash(presented),
+        reason: "logout",
+        now: clock.now(),
+      });
       if (ended) {
         await audit({ ...actor, actorId: ended.userId }, "session.logout", {
           userId: ended.userId,

@@ -27,6 +27,17 @@ export interface Store
   ping(): Promise<void>;
 }
 
+/**
+ * The methods that answer a batch with one outcome per call (`Settled`): the
+ * storage policy maps each failed call's error as it maps a thrown one
+ * (infra/resilience.ts `withPolicy`).
+ */
+export const SETTLED_BATCHES: ReadonlySet<keyof Store> = new Set<keyof Store>([
+  "rotateRefreshTokens",
+  "revokeSessionsByTokens",
+  "appendAudits",
+]);
+
 /** Loads only the open dialect's store (as ./connect.ts its driver). */
 export async function createStore(database: Database): Promise<Store> {
   if (database.dialect === "pg") {

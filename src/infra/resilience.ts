@@ -22,6 +22,7 @@ import {
   wrap,
 } from "cockatiel";
 import { AuthError, isAuthError } from "../core/errors.ts";
+import type { Settled } from "../core/ports.ts";
 
 export interface ResilienceOptions {
   /**
@@ -184,19 +185,35 @@ export function storageError(e: unknown): AuthError {
   }
 }
 
-/** Wraps every method of a store in the policy; failures become AuthErrors. */
-export function withPolicy<T extends object>(store: T, policy: IPolicy): T {
+const asAuthError = (e: unknown) => (isAuthError(e) ? e : storageError(e));
+
+/**
+ * Wraps every method of a store in the policy; failures become AuthErrors.
+ * The methods named in `settled` answer a batch with one outcome per call
+ * (`Settled`, core/ports.ts): the error of each failed call becomes an
+ * AuthError the same way, so a caller of a batch sees what it would have
+ * seen alone.
+ */
+export function withPolicy<T extends object>(
+  store: T,
+  policy: IPolicy,
+  settled: ReadonlySet<PropertyKey> = new Set(),
+): T {
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== "function") return value;
-      return (...args: unknown[]) =>
+      const call = (...args: unknown[]) =>
         policy
           .execute(() => value.apply(target, args))
           .catch((e: unknown) => {
-            if (isAuthError(e)) throw e;
-            throw storageError(e);
+            throw asAuthError(e);
           });
+      if (!settled.has(prop)) return call;
+      return async (...args: unknown[]) =>
+        ((await call(...args)) as Settled<unknown>[]).map((o) =>
+          o.ok ? o : { ok: false, error: asAuthError(o.error) },
+        );
     },
   });
 }

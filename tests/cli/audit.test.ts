@@ -120,9 +120,9 @@ for (const dialect of DIALECTS) {
         expect(limited).toHaveLength(1);
 
         // --since: old events (written with old timestamps) are left out.
-        await c.store.appendAudit(
+        await c.store.appendAudits([
           event(new Date(Date.now() - 3 * DAY), { action: "test.old" }),
-        );
+        ]);
         const [day, week, iso] = await Promise.all([
           db.json<EventJson[]>([
             "audit",
@@ -194,7 +194,7 @@ for (const dialect of DIALECTS) {
           event(new Date(now - d * DAY), { action: "test.ancient" }),
         );
         const kept = event(new Date(now - 100 * DAY), { action: "test.recent" });
-        for (const e of [...old, kept]) await c.store.appendAudit(e);
+        for (const e of [...old, kept]) await c.store.appendAudits([e]);
 
         const r = await db.run(["audit", "prune"]);
         expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });

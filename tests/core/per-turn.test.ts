@@ -1,9 +1,10 @@
 /**
  * core/per-turn.ts: the calls of one turn of the event loop reach `run`
- * together, each caller gets its own result, and a failure reaches them all.
+ * together, each caller gets its own result, and a failure reaches them all;
+ * with settledPerTurn, an outcome that is an error reaches its caller alone.
  */
 import { describe, expect, test } from "bun:test";
-import { batchPerTurn } from "../../src/core/per-turn.ts";
+import { batchPerTurn, settle, settledPerTurn } from "../../src/core/per-turn.ts";
 
 describe("batchPerTurn", () => {
   test("one run per turn, in arrival order; the next turn is a new batch", async () => {
@@ -46,5 +47,30 @@ describe("batchPerTurn", () => {
     expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
     fail = false;
     expect(await flaky(3)).toBe(3);
+  });
+});
+
+describe("settledPerTurn", () => {
+  test("each caller gets its own outcome: an error rejects its caller only", async () => {
+    const batches: number[][] = [];
+    const halve = settledPerTurn(async (xs: number[]) => {
+      batches.push(xs);
+      return Promise.all(
+        xs.map((x) =>
+          settle(
+            x % 2 === 0
+              ? Promise.resolve(x / 2)
+              : Promise.reject(new Error(`odd ${x}`)),
+          ),
+        ),
+      );
+    });
+    const outcomes = await Promise.allSettled([halve(2), halve(3), halve(8)]);
+    expect(batches).toEqual([[2, 3, 8]]);
+    expect(outcomes).toEqual([
+      { status: "fulfilled", value: 1 },
+      { status: "rejected", reason: new Error("odd 3") },
+      { status: "fulfilled", value: 4 },
+    ]);
   });
 });

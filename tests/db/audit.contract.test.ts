@@ -38,7 +38,7 @@ for (const dialect of DIALECTS) {
         event(day(2)),
         event(day(3), { userId: "u-2" }),
       ];
-      for (const e of events) await store.appendAudit(e);
+      for (const e of events) await store.appendAudits([e]);
       const ids = (list: AuditEvent[]) => list.map((e) => e.id);
       const [e0, e1, e2, e3] = events.map((e) => e.id) as [
         string,
@@ -73,7 +73,7 @@ for (const dialect of DIALECTS) {
       const old = Array.from({ length: 7 }, (_, i) => event(day(-100 - i)));
       const edge = event(day(-50));
       const recent = event(day(-10));
-      for (const e of [...old, edge, recent]) await store.appendAudit(e);
+      for (const e of [...old, edge, recent]) await store.appendAudits([e]);
       const before = new Set(await all());
 
       expect(await store.pruneAudit(day(-50), 3)).toBe(3);
@@ -90,6 +90,21 @@ for (const dialect of DIALECTS) {
       expect(after.sort()).toEqual(
         [...before].filter((id) => !old.some((e) => e.id === id)).sort(),
       );
+    });
+
+    test("appendAudits stores each event on its own: a refused one fails alone", async () => {
+      const first = event(day(10), { action: "test.batch" });
+      const again = { ...first, userId: "u-again" }; // the same id: refused
+      const other = event(day(10), { action: "test.batch" });
+      const outcomes = await store.appendAudits([first, again, other]);
+      // PostgreSQL writes them side by side, so either holder of the id may
+      // be the one refused; exactly one is.
+      expect(outcomes.filter((o) => !o.ok)).toHaveLength(1);
+      expect(outcomes[2]).toEqual({ ok: true, value: undefined });
+      const stored = (await store.listAudit({ action: "test.batch", limit: 10 })).map(
+        (e) => e.id,
+      );
+      expect(stored.sort()).toEqual([first.id, other.id].sort());
     });
   });
 }

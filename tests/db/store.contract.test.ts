@@ -93,9 +93,38 @@ function auditEvent(over: Partial<AuditEvent> = {}): AuditEvent {
 
 for (const dialect of DIALECTS) {
   describe(`Store contract [${dialect}]`, () => {
-    const { testDb, store } = useMigratedStore(dialect);
+    const { testDb, database, store } = useMigratedStore(dialect);
+    /** A trigger that refuses to insert the refresh token `id`; null drops it. */
+    async function refuseSuccessor(id: string | null) {
+      if (database.dialect === "sqlite") {
+        database.client.exec("drop trigger if exists refuse_successor");
+        if (id)
+          database.client.exec(`create trigger refuse_successor
+            before insert on refresh_tokens when new.id = '${id}'
+            begin select raise(abort, 'successor refused'); end`);
+        return;
+      }
+      await database.client.unsafe(
+        "drop trigger if exists refuse_successor on refresh_tokens",
+      );
+      if (!id) return;
+      await database.client.unsafe(`create or replace function refuse_successor()
+        returns trigger language plpgsql as $$
+        begin
+          if new.id = '${id}' then raise exception 'successor refused'; end if;
+          return new;
+        end $$`);
+      await database.client.unsafe(`create trigger refuse_successor
+        before insert on refresh_tokens for each row execute function refuse_successor()`);
+    }
     const findLive = async (sessionId: string, userId: string, now: Date) =>
       (await store.findLiveSessions([{ sessionId, userId, now }]))[0] ?? null;
+    /** One rotation, a batch of one. */
+    const rotateOne = async (input: RotateInput) => {
+      const [outcome] = await store.rotateRefreshTokens([input]);
+      if (!outcome?.ok) throw outcome?.error;
+      return outcome.value;
+    };
 
     test("ping answers on a working database and fails on a lost one", async () => {
       await expect(store.ping()).resolves.toBeUndefined();
@@ -366,7 +395,7 @@ for (const dialect of DIALECTS) {
       test("rotate: the token is spent, a successor is live, lastUsedAt moves", async () => {
         const { session, tokenHash } = await newSession();
         const input = rotateInput(tokenHash, at(100));
-        const result = await store.rotateRefreshToken(input);
+        const result = await rotateOne(input);
         expect(result.kind).toBe("rotated");
         if (result.kind !== "rotated") return;
         expect(result.session.id).toBe(session.id);
@@ -381,23 +410,21 @@ for (const dialect of DIALECTS) {
         expect(listed[0]?.expiresAt).toEqual(at(100 + HOUR));
 
         // The successor rotates in turn.
-        const again = await store.rotateRefreshToken(
-          rotateInput(input.successor.tokenHash, at(200)),
-        );
+        const again = await rotateOne(rotateInput(input.successor.tokenHash, at(200)));
         expect(again.kind).toBe("rotated");
       });
 
       test("a successor never outlives the session's absolute end", async () => {
         const { tokenHash } = await newSession({ expiresAt: at(HOUR / 2) });
-        const result = await store.rotateRefreshToken(rotateInput(tokenHash, at(10)));
+        const result = await rotateOne(rotateInput(tokenHash, at(10)));
         expect(result.kind === "rotated" && result.expiresAt).toEqual(at(HOUR / 2));
       });
 
       test("a repeat inside the interval returns the sealed successor", async () => {
         const { session, tokenHash } = await newSession();
         const input = rotateInput(tokenHash, at(100));
-        await store.rotateRefreshToken(input);
-        const repeat = await store.rotateRefreshToken(rotateInput(tokenHash, at(110)));
+        await rotateOne(input);
+        const repeat = await rotateOne(rotateInput(tokenHash, at(110)));
         expect(repeat).toMatchObject({
           kind: "reused",
           successorSealed: input.successorSealed,
@@ -405,42 +432,38 @@ for (const dialect of DIALECTS) {
         });
         expect(repeat.kind === "reused" && repeat.session.id).toBe(session.id);
         // Still one live token: the original successor.
-        const next = await store.rotateRefreshToken(
-          rotateInput(input.successor.tokenHash, at(120)),
-        );
+        const next = await rotateOne(rotateInput(input.successor.tokenHash, at(120)));
         expect(next.kind).toBe("rotated");
       });
 
       test("a repeat after the interval revokes the session and all its tokens", async () => {
         const { session, tokenHash } = await newSession();
         const input = rotateInput(tokenHash, at(100));
-        await store.rotateRefreshToken(input);
-        const reuse = await store.rotateRefreshToken(rotateInput(tokenHash, at(111)));
+        await rotateOne(input);
+        const reuse = await rotateOne(rotateInput(tokenHash, at(111)));
         expect(reuse).toEqual({
           kind: "reuse_detected",
           sessionId: session.id,
           userId: user.id,
         });
         expect(await findLive(session.id, user.id, at(111))).toBeNull();
-        const successor = await store.rotateRefreshToken(
+        const successor = await rotateOne(
           rotateInput(input.successor.tokenHash, at(112)),
         );
         expect(successor.kind).toBe("invalid");
       });
 
       test("unknown, expired and revoked tokens are invalid", async () => {
-        expect((await store.rotateRefreshToken(rotateInput("nope", at(1)))).kind).toBe(
+        expect((await rotateOne(rotateInput("nope", at(1)))).kind).toBe("invalid");
+        const expired = await newSession({}, 60);
+        expect((await rotateOne(rotateInput(expired.tokenHash, at(60)))).kind).toBe(
           "invalid",
         );
-        const expired = await newSession({}, 60);
-        expect(
-          (await store.rotateRefreshToken(rotateInput(expired.tokenHash, at(60)))).kind,
-        ).toBe("invalid");
         const revoked = await newSession();
         await store.revokeSession(revoked.session.id, user.id, "test", at(1));
-        expect(
-          (await store.rotateRefreshToken(rotateInput(revoked.tokenHash, at(2)))).kind,
-        ).toBe("invalid");
+        expect((await rotateOne(rotateInput(revoked.tokenHash, at(2)))).kind).toBe(
+          "invalid",
+        );
       });
 
       test("a disabled user's tokens neither rotate nor authenticate", async () => {
@@ -455,9 +478,7 @@ for (const dialect of DIALECTS) {
         });
         await store.updateUser(other.id, { disabled: true }, at(1));
         expect(await findLive(session.id, other.id, at(2))).toBeNull();
-        expect(
-          (await store.rotateRefreshToken(rotateInput(tokenHash, at(2)))).kind,
-        ).toBe("invalid");
+        expect((await rotateOne(rotateInput(tokenHash, at(2)))).kind).toBe("invalid");
       });
 
       test("revokeSession is scoped to the user and happens once", async () => {
@@ -478,15 +499,97 @@ for (const dialect of DIALECTS) {
         expect(await store.revokeSession(s2.id, null, "operator", at(1))).toBe(true);
       });
 
-      test("revokeSessionByToken ends the token's session once", async () => {
-        const { session, tokenHash } = await newSession();
-        expect(await store.revokeSessionByToken(tokenHash, "logout", at(1))).toEqual({
-          sessionId: session.id,
-          userId: user.id,
+      test("revokeSessionsByTokens ends each token's session once, in order", async () => {
+        const a = await newSession();
+        const b = await newSession();
+        const ended = (session: Session) => ({
+          ok: true as const,
+          value: { sessionId: session.id, userId: user.id },
         });
-        expect(await findLive(session.id, user.id, at(1))).toBeNull();
-        expect(await store.revokeSessionByToken(tokenHash, "logout", at(2))).toBeNull();
-        expect(await store.revokeSessionByToken("unknown", "logout", at(2))).toBeNull();
+        // The same token twice in one batch: the second finds it ended.
+        expect(
+          await store.revokeSessionsByTokens([
+            { tokenHash: a.tokenHash, reason: "logout", now: at(1) },
+            { tokenHash: a.tokenHash, reason: "logout", now: at(1) },
+            { tokenHash: "unknown", reason: "logout", now: at(1) },
+            { tokenHash: b.tokenHash, reason: "logout", now: at(1) },
+          ]),
+        ).toEqual([
+          ended(a.session),
+          { ok: true, value: null },
+          { ok: true, value: null },
+          ended(b.session),
+        ]);
+        expect(await findLive(a.session.id, user.id, at(1))).toBeNull();
+        expect(await findLive(b.session.id, user.id, at(1))).toBeNull();
+        // Their tokens are spent for good: neither rotates.
+        for (const { tokenHash } of [a, b])
+          expect((await rotateOne(rotateInput(tokenHash, at(2)))).kind).toBe("invalid");
+        expect(
+          await store.revokeSessionsByTokens([
+            { tokenHash: a.tokenHash, reason: "logout", now: at(2) },
+          ]),
+        ).toEqual([{ ok: true, value: null }]);
+        expect(await store.revokeSessionsByTokens([])).toEqual([]);
+      });
+
+      test("rotateRefreshTokens: each rotation as if alone, outcomes in order", async () => {
+        const a = await newSession();
+        const b = await newSession();
+        // The same token twice in one batch: one of the two rotates (which
+        // one is the dialect's to choose), the other is a repeat in the
+        // grace window and gets the first one's successor.
+        const twice = [
+          rotateInput(a.tokenHash, at(100)),
+          rotateInput(a.tokenHash, at(100)),
+        ];
+        const outcomes = await store.rotateRefreshTokens([
+          ...twice,
+          rotateInput(b.tokenHash, at(100)),
+          rotateInput("unknown", at(100)),
+        ]);
+        const kinds = outcomes.map((o) => (o.ok ? o.value.kind : "error"));
+        expect([...kinds.slice(0, 2)].sort()).toEqual(["reused", "rotated"]);
+        expect(kinds.slice(2)).toEqual(["rotated", "invalid"]);
+        const winner = twice[kinds.indexOf("rotated")] as RotateInput;
+        expect(outcomes[kinds.indexOf("reused")]).toMatchObject({
+          ok: true,
+          value: { successorSealed: winner.successorSealed },
+        });
+        // The winner's successor is the one live token of its session.
+        expect(
+          (await rotateOne(rotateInput(winner.successor.tokenHash, at(101)))).kind,
+        ).toBe("rotated");
+        expect(await store.rotateRefreshTokens([])).toEqual([]);
+      });
+
+      test("a rotation of a batch that fails is undone alone; the others stand", async () => {
+        const a = await newSession();
+        const b = await newSession();
+        // A trigger refuses one successor id, so that rotation fails midway:
+        // after its token was spent, at the successor's insert.
+        await refuseSuccessor("rt-refused");
+        try {
+          const refused = rotateInput(a.tokenHash, at(100), {
+            successor: { id: "rt-refused", tokenHash: nextId("hash") },
+          });
+          const fine = rotateInput(b.tokenHash, at(100));
+          const [bad, good] = await store.rotateRefreshTokens([refused, fine]);
+          expect(bad?.ok).toBe(false);
+          expect(String(!bad?.ok && bad?.error)).toContain("refused");
+          expect(good?.ok && good.value.kind).toBe("rotated");
+          // b's rotation stands: its successor rotates in turn.
+          expect(
+            (await rotateOne(rotateInput(fine.successor.tokenHash, at(101)))).kind,
+          ).toBe("rotated");
+        } finally {
+          await refuseSuccessor(null);
+        }
+        // a's token was not spent: it rotates now, as if never presented
+        // (a kept spend would make this a grace-window "reused").
+        expect((await rotateOne(rotateInput(a.tokenHash, at(102)))).kind).toBe(
+          "rotated",
+        );
       });
 
       test("revokeUserSessions ends all but the excepted one and counts them", async () => {
@@ -595,7 +698,7 @@ for (const dialect of DIALECTS) {
         for (const [i, spec] of specs.entries()) {
           const event = auditEvent({ at: at(i), ...spec });
           events.push(event);
-          await store.appendAudit(event);
+          await store.appendAudits([event]);
         }
       });
       const eids = (...i: number[]) => i.map((n) => events[n]?.id ?? "missing");

@@ -94,11 +94,11 @@ for (const dialect of DIALECTS) {
       expect(steps.known).toEqual([
         ...prefix,
         "issueEmailToken",
-        "appendAudit",
+        "appendAudits",
         "onQueued",
       ]);
       for (const other of [steps.unknown, steps.disabled, steps.overBudget]) {
-        expect(other).toEqual([...prefix, "appendAudit", "onQueued"]);
+        expect(other).toEqual([...prefix, "appendAudits", "onQueued"]);
       }
       // No password hashing and no mail sending in any case.
       expect(Object.values(steps).flat()).not.toContain("hash");

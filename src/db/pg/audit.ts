@@ -1,5 +1,6 @@
 /** The audit part of the PostgreSQL store. */
 import { and, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
+import { settle } from "../../core/per-turn.ts";
 import type { AuditStore } from "../../core/ports.ts";
 import type { PgDb } from "../connect.ts";
 import { toAudit } from "../mappers.ts";
@@ -25,11 +26,20 @@ export function createPgAuditStore(db: PgDb): AuditStore {
     })
     .prepare("append_audit");
   return {
-    async appendAudit(event) {
-      await append.execute({
-        ...event,
-        detail: event.detail === null ? null : JSON.stringify(event.detail),
-      });
+    // Each its own statement, side by side.
+    async appendAudits(events) {
+      return Promise.all(
+        events.map((event) =>
+          settle(
+            append
+              .execute({
+                ...event,
+                detail: event.detail === null ? null : JSON.stringify(event.detail),
+              })
+              .then(() => undefined),
+          ),
+        ),
+      );
     },
     async listAudit(f) {
       const rows = await db

@@ -1,6 +1,13 @@
 /** The sessions part of the PostgreSQL store. */
 import { and, desc, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
-import type { RotateResult, SessionStore } from "../../core/ports.ts";
+import { settle } from "../../core/per-turn.ts";
+import type {
+  EndedSession,
+  RotateInput,
+  RotateResult,
+  SessionStore,
+  TokenRevocation,
+} from "../../core/ports.ts";
 import type { PgDb } from "../connect.ts";
 import { toSession, toUser } from "../mappers.ts";
 import { decideRotation } from "../rotation.ts";
@@ -68,6 +75,114 @@ export function createPgSessionStore(db: PgDb): SessionStore {
     });
   }
 
+  async function rotate(input: RotateInput): Promise<RotateResult> {
+    const { now } = input;
+    return db.transaction(async (tx): Promise<RotateResult> => {
+      // One statement reads and locks the session, then the token: the lock
+      // order of revocations (UPDATE sessions, then UPDATE refresh_tokens),
+      // so the two cannot deadlock. FOR UPDATE OF locks in the order listed.
+      const [found] = await tx
+        .select({ token: refreshTokens, session: sessions, user: users })
+        .from(sessions)
+        .innerJoin(refreshTokens, eq(refreshTokens.sessionId, sessions.id))
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(eq(refreshTokens.tokenHash, input.tokenHash))
+        .for("update", { of: [sessions, refreshTokens] });
+      // The successor of a spent token, read under the session lock taken
+      // above (every rotation and revocation of this session takes it first).
+      const [successor] = found?.token.successorId
+        ? await tx
+            .select({
+              usedAt: refreshTokens.usedAt,
+              revokedAt: refreshTokens.revokedAt,
+              expiresAt: refreshTokens.expiresAt,
+            })
+            .from(refreshTokens)
+            .where(eq(refreshTokens.id, found.token.successorId))
+        : [];
+      const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
+      if (!found || decision === "invalid") return { kind: "invalid" };
+      const session = toSession(found.session);
+      const user = toUser(found.user);
+      if (decision === "revoke") {
+        await Promise.all([
+          tx
+            .update(sessions)
+            .set({ revokedAt: now, revokeReason: "refresh_token_reuse" })
+            .where(eq(sessions.id, session.id)),
+          tx
+            .update(refreshTokens)
+            .set({ revokedAt: now })
+            .where(
+              and(
+                eq(refreshTokens.sessionId, session.id),
+                isNull(refreshTokens.revokedAt),
+              ),
+            ),
+        ]);
+        return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
+      }
+      if (decision === "reuse") {
+        return {
+          kind: "reused",
+          session,
+          user,
+          successorSealed: found.token.successorSealed ?? "",
+          expiresAt: successor?.expiresAt ?? now,
+        };
+      }
+      const expiresAt = new Date(
+        Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
+      );
+      // The three writes in one statement, one round trip. The successor is
+      // inserted from the spent token's RETURNING row, so the old token has
+      // left the one-live-token index before its successor enters it.
+      const at = now.toISOString();
+      await tx.execute(sql`
+        with spent as (
+          update refresh_tokens set used_at = ${at}::timestamptz,
+            successor_id = ${input.successor.id},
+            successor_sealed = ${input.successorSealed}
+          where id = ${found.token.id}
+          returning session_id
+        ), successor as (
+          insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
+          select ${input.successor.id}, session_id, ${input.successor.tokenHash},
+            ${at}::timestamptz, ${expiresAt.toISOString()}::timestamptz
+          from spent
+        )
+        update sessions set last_used_at = ${at}::timestamptz where id = ${session.id}`);
+      return {
+        kind: "rotated",
+        session: { ...session, lastUsedAt: now },
+        user,
+        expiresAt,
+      };
+    });
+  }
+
+  async function revokeByToken({
+    tokenHash: hash,
+    reason,
+    now,
+  }: TokenRevocation): Promise<EndedSession | null> {
+    // Two statements, no BEGIN/COMMIT: the session ends first (which alone
+    // makes every token of it useless), then its tokens are marked. The
+    // second statement must be separate: its fresh snapshot sees a successor
+    // that a rotation holding the session lock committed meanwhile.
+    const at = now.toISOString();
+    const [ended] = await db.execute<{ session_id: string; user_id: string }>(sql`
+      update sessions set revoked_at = ${at}::timestamptz, revoke_reason = ${reason}
+      where id = (select session_id from refresh_tokens where token_hash = ${hash})
+        and revoked_at is null
+      returning id as session_id, user_id`);
+    if (!ended) return null;
+    await db.execute(sql`
+      update refresh_tokens set revoked_at = ${at}::timestamptz
+      where session_id = ${ended.session_id} and revoked_at is null`);
+    return { sessionId: ended.session_id, userId: ended.user_id };
+  }
+
   return {
     async createSession(session, token) {
       // One statement, so one round trip, and atomic without BEGIN/COMMIT
@@ -87,90 +202,10 @@ export function createPgSessionStore(db: PgDb): SessionStore {
         from s`);
     },
 
-    async rotateRefreshToken(input): Promise<RotateResult> {
-      const { now } = input;
-      return db.transaction(async (tx): Promise<RotateResult> => {
-        // One statement reads and locks the session, then the token: the lock
-        // order of revocations (UPDATE sessions, then UPDATE refresh_tokens),
-        // so the two cannot deadlock. FOR UPDATE OF locks in the order listed.
-        const [found] = await tx
-          .select({ token: refreshTokens, session: sessions, user: users })
-          .from(sessions)
-          .innerJoin(refreshTokens, eq(refreshTokens.sessionId, sessions.id))
-          .innerJoin(users, eq(users.id, sessions.userId))
-          .where(eq(refreshTokens.tokenHash, input.tokenHash))
-          .for("update", { of: [sessions, refreshTokens] });
-        // The successor of a spent token, read under the session lock taken
-        // above (every rotation and revocation of this session takes it first).
-        const [successor] = found?.token.successorId
-          ? await tx
-              .select({
-                usedAt: refreshTokens.usedAt,
-                revokedAt: refreshTokens.revokedAt,
-                expiresAt: refreshTokens.expiresAt,
-              })
-              .from(refreshTokens)
-              .where(eq(refreshTokens.id, found.token.successorId))
-          : [];
-        const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
-        if (!found || decision === "invalid") return { kind: "invalid" };
-        const session = toSession(found.session);
-        const user = toUser(found.user);
-        if (decision === "revoke") {
-          await Promise.all([
-            tx
-              .update(sessions)
-              .set({ revokedAt: now, revokeReason: "refresh_token_reuse" })
-              .where(eq(sessions.id, session.id)),
-            tx
-              .update(refreshTokens)
-              .set({ revokedAt: now })
-              .where(
-                and(
-                  eq(refreshTokens.sessionId, session.id),
-                  isNull(refreshTokens.revokedAt),
-                ),
-              ),
-          ]);
-          return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
-        }
-        if (decision === "reuse") {
-          return {
-            kind: "reused",
-            session,
-            user,
-            successorSealed: found.token.successorSealed ?? "",
-            expiresAt: successor?.expiresAt ?? now,
-          };
-        }
-        const expiresAt = new Date(
-          Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
-        );
-        // The three writes in one statement, one round trip. The successor is
-        // inserted from the spent token's RETURNING row, so the old token has
-        // left the one-live-token index before its successor enters it.
-        const at = now.toISOString();
-        await tx.execute(sql`
-          with spent as (
-            update refresh_tokens set used_at = ${at}::timestamptz,
-              successor_id = ${input.successor.id},
-              successor_sealed = ${input.successorSealed}
-            where id = ${found.token.id}
-            returning session_id
-          ), successor as (
-            insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
-            select ${input.successor.id}, session_id, ${input.successor.tokenHash},
-              ${at}::timestamptz, ${expiresAt.toISOString()}::timestamptz
-            from spent
-          )
-          update sessions set last_used_at = ${at}::timestamptz where id = ${session.id}`);
-        return {
-          kind: "rotated",
-          session: { ...session, lastUsedAt: now },
-          user,
-          expiresAt,
-        };
-      });
+    // Each in its own transaction, side by side: the rows one rotation locks
+    // are not held through another's round trips.
+    async rotateRefreshTokens(inputs) {
+      return Promise.all(inputs.map((input) => settle(rotate(input))));
     },
 
     async findLiveSessions(lookups) {
@@ -219,22 +254,9 @@ export function createPgSessionStore(db: PgDb): SessionStore {
       );
     },
 
-    async revokeSessionByToken(hash, reason, now) {
-      // Two statements, no BEGIN/COMMIT: the session ends first (which alone
-      // makes every token of it useless), then its tokens are marked. The
-      // second statement must be separate: its fresh snapshot sees a successor
-      // that a rotation holding the session lock committed meanwhile.
-      const at = now.toISOString();
-      const [ended] = await db.execute<{ session_id: string; user_id: string }>(sql`
-        update sessions set revoked_at = ${at}::timestamptz, revoke_reason = ${reason}
-        where id = (select session_id from refresh_tokens where token_hash = ${hash})
-          and revoked_at is null
-        returning id as session_id, user_id`);
-      if (!ended) return null;
-      await db.execute(sql`
-        update refresh_tokens set revoked_at = ${at}::timestamptz
-        where session_id = ${ended.session_id} and revoked_at is null`);
-      return { sessionId: ended.session_id, userId: ended.user_id };
+    // Each on its own, side by side (see rotateRefreshTokens).
+    async revokeSessionsByTokens(revocations) {
+      return Promise.all(revocations.map((r) => settle(revokeByToken(r))));
     },
 
     async revokeUserSessions(userId, reason, now, exceptSessionId) {

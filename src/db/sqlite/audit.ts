@@ -1,9 +1,10 @@
 /** The audit part of the SQLite store. */
 import { and, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import type { AuditStore } from "../../core/ports.ts";
+import type { AuditEvent, AuditStore, Settled } from "../../core/ports.ts";
 import type { SqliteDb } from "../connect.ts";
 import { toAudit } from "../mappers.ts";
 import { auditEvents } from "../schema/sqlite.ts";
+import { groupCommit } from "./tx.ts";
 
 export function createSqliteAuditStore(db: SqliteDb): AuditStore {
   const p = sql.placeholder;
@@ -25,14 +26,21 @@ export function createSqliteAuditStore(db: SqliteDb): AuditStore {
         detail: sql`${p("detail")}`,
       })
       .prepare();
-  let append: ReturnType<typeof prepareAppend> | undefined;
+  // One group commit (./tx.ts) per batch, made on first use (the table
+  // exists only after migrations).
+  let appendAll: ((events: AuditEvent[]) => Settled<void>[]) | undefined;
   return {
-    async appendAudit(event) {
-      append ??= prepareAppend();
-      append.run({
-        ...event,
-        detail: event.detail === null ? null : JSON.stringify(event.detail),
-      });
+    async appendAudits(events) {
+      if (!appendAll) {
+        const append = prepareAppend();
+        appendAll = groupCommit(db.$client, (event: AuditEvent) => {
+          append.run({
+            ...event,
+            detail: event.detail === null ? null : JSON.stringify(event.detail),
+          });
+        });
+      }
+      return appendAll(events);
     },
     async listAudit(f) {
       return db

@@ -1,17 +1,21 @@
 /** The sessions part of the SQLite store. */
 import { and, desc, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
 import type {
+  EndedSession,
   LiveSession,
   LiveSessionLookup,
+  RotateInput,
   RotateResult,
   SessionStore,
+  Settled,
+  TokenRevocation,
 } from "../../core/ports.ts";
 import type { SqliteDb } from "../connect.ts";
 import { toSession, toUser } from "../mappers.ts";
 import { decideRotation } from "../rotation.ts";
 import { refreshTokens, sessions, users } from "../schema/sqlite.ts";
 import { lazily } from "./lazy.ts";
-import { IMMEDIATE } from "./tx.ts";
+import { groupCommit, IMMEDIATE } from "./tx.ts";
 
 /** Raw rows of the authentication fast path (SQLite column names and types). */
 interface SessionRow {
@@ -228,6 +232,71 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
       },
     };
   };
+  /**
+   * One rotation's reads, decision and writes, inside the caller's
+   * transaction (IMMEDIATE: the write lock is held from the first read).
+   */
+  function rotateIn(input: RotateInput): RotateResult {
+    const { now } = input;
+    const s = q;
+    const found = s.findByToken.get({ hash: input.tokenHash });
+    // The successor of a spent token, in the same IMMEDIATE transaction.
+    const successor = found?.token.successorId
+      ? s.successor.get({ id: found.token.successorId })
+      : undefined;
+    const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
+    if (!found || decision === "invalid") return { kind: "invalid" };
+    const session = toSession(found.session);
+    const user = toUser(found.user);
+    if (decision === "revoke") {
+      const at = now.getTime();
+      s.revokeSession.run({
+        id: session.id,
+        now: at,
+        reason: "refresh_token_reuse",
+      });
+      s.revokeTokens.run({ sessionId: session.id, now: at });
+      return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
+    }
+    if (decision === "reuse") {
+      return {
+        kind: "reused",
+        session,
+        user,
+        successorSealed: found.token.successorSealed ?? "",
+        expiresAt: successor?.expiresAt ?? now,
+      };
+    }
+    const expiresAt = new Date(
+      Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
+    );
+    s.spendToken.run({
+      id: found.token.id,
+      now: now.getTime(),
+      successorId: input.successor.id,
+      successorSealed: input.successorSealed,
+    });
+    s.insertToken.run({
+      ...input.successor,
+      sessionId: session.id,
+      createdAt: now,
+      expiresAt,
+    });
+    s.touchSession.run({ id: session.id, now: now.getTime() });
+    return {
+      kind: "rotated",
+      session: { ...session, lastUsedAt: now },
+      user,
+      expiresAt,
+    };
+  }
+
+  // Group commits (./tx.ts), made on first use like the statements above.
+  let rotateAll: ((inputs: RotateInput[]) => Settled<RotateResult>[]) | undefined;
+  let revokeAll:
+    | ((revocations: TokenRevocation[]) => Settled<EndedSession | null>[])
+    | undefined;
+
   // The lookups of a batch (the core hands over those of one turn of the
   // event loop, core/per-turn.ts) run in one read transaction: each read
   // outside a transaction opens and closes its own WAL snapshot, which cost
@@ -256,61 +325,9 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
       }, IMMEDIATE);
     },
 
-    async rotateRefreshToken(input): Promise<RotateResult> {
-      const { now } = input;
-      const s = q;
-      return db.transaction((): RotateResult => {
-        const found = s.findByToken.get({ hash: input.tokenHash });
-        // The successor of a spent token, in the same IMMEDIATE transaction.
-        const successor = found?.token.successorId
-          ? s.successor.get({ id: found.token.successorId })
-          : undefined;
-        const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
-        if (!found || decision === "invalid") return { kind: "invalid" };
-        const session = toSession(found.session);
-        const user = toUser(found.user);
-        if (decision === "revoke") {
-          const at = now.getTime();
-          s.revokeSession.run({
-            id: session.id,
-            now: at,
-            reason: "refresh_token_reuse",
-          });
-          s.revokeTokens.run({ sessionId: session.id, now: at });
-          return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
-        }
-        if (decision === "reuse") {
-          return {
-            kind: "reused",
-            session,
-            user,
-            successorSealed: found.token.successorSealed ?? "",
-            expiresAt: successor?.expiresAt ?? now,
-          };
-        }
-        const expiresAt = new Date(
-          Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
-        );
-        s.spendToken.run({
-          id: found.token.id,
-          now: now.getTime(),
-          successorId: input.successor.id,
-          successorSealed: input.successorSealed,
-        });
-        s.insertToken.run({
-          ...input.successor,
-          sessionId: session.id,
-          createdAt: now,
-          expiresAt,
-        });
-        s.touchSession.run({ id: session.id, now: now.getTime() });
-        return {
-          kind: "rotated",
-          session: { ...session, lastUsedAt: now },
-          user,
-          expiresAt,
-        };
-      }, IMMEDIATE);
+    async rotateRefreshTokens(inputs): Promise<Settled<RotateResult>[]> {
+      rotateAll ??= groupCommit(db.$client, rotateIn);
+      return rotateAll(inputs);
     },
 
     async findLiveSessions(lookups) {
@@ -350,14 +367,17 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
       );
     },
 
-    async revokeSessionByToken(hash, reason, now) {
-      const { revokeByToken, revokeTokens } = q;
-      return db.transaction(() => {
-        const at = now.getTime();
-        const ended = revokeByToken.get({ hash, now: at, reason });
-        if (ended) revokeTokens.run({ sessionId: ended.sessionId, now: at });
-        return ended ?? null;
-      }, IMMEDIATE);
+    async revokeSessionsByTokens(revocations) {
+      revokeAll ??= groupCommit(
+        db.$client,
+        ({ tokenHash, reason, now }: TokenRevocation) => {
+          const at = now.getTime();
+          const ended = q.revokeByToken.get({ hash: tokenHash, now: at, reason });
+          if (ended) q.revokeTokens.run({ sessionId: ended.sessionId, now: at });
+          return ended ?? null;
+        },
+      );
+      return revokeAll(revocations);
     },
 
     async revokeUserSessions(userId, reason, now, exceptSessionId) {
