@@ -4,8 +4,8 @@
  * caller gets its own result. Under load dozens of requests then share one
  * statement or one round trip instead of paying one each; at rest a call
  * waits one turn. Used for the per-IP budget hits (core/limits.ts), the
- * session lookup of every authenticated request and the refresh rotations
- * (core/sessions.ts).
+ * session lookup of every authenticated request, the refresh rotations and
+ * the logouts (core/sessions.ts), and the audit events (core/audit.ts).
  */
 import type { Settled } from "./ports.ts";
 
