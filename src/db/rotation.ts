@@ -1,10 +1,11 @@
 /**
  * The refresh-rotation decision, shared by both stores. Each store reads the
  * token, its session and user (and the token's successor, if it was spent)
- * under its dialect's row lock, asks this pure function what to do, and
- * writes the outcome in the same transaction.
+ * under its dialect's row lock, asks `planRotation` what to write and what to
+ * answer, and writes it in the same transaction.
  */
-import type { Session, UserRecord } from "../core/ports.ts";
+import type { RotateInput, RotateResult } from "../core/ports.ts";
+import { toSession, toUser } from "./mappers.ts";
 
 export interface TokenRow {
   id: string;
@@ -19,10 +20,75 @@ export interface TokenRow {
 export type RotationDecision = "invalid" | "rotate" | "reuse" | "revoke";
 
 /** What the store knows of the successor of a spent token (read in the same transaction). */
-export type SuccessorRow = Pick<TokenRow, "usedAt" | "revokedAt">;
+export type SuccessorRow = Pick<TokenRow, "usedAt" | "revokedAt" | "expiresAt">;
 
-export function decideRotation(
-  found: { token: TokenRow; session: Session; user: UserRecord } | undefined,
+/** The token, its session and its user, as the store read them. */
+export interface FoundToken {
+  token: TokenRow;
+  session: Parameters<typeof toSession>[0];
+  user: Parameters<typeof toUser>[0];
+}
+
+/** What the store writes (nothing, a revocation or a rotation) and answers. */
+export type RotationPlan =
+  | { write: "none"; result: RotateResult }
+  | { write: "revoke"; sessionId: string; result: RotateResult }
+  | {
+      write: "rotate";
+      sessionId: string;
+      tokenId: string;
+      expiresAt: Date;
+      result: RotateResult;
+    };
+
+export function planRotation(
+  found: FoundToken | undefined,
+  input: RotateInput,
+  successor?: SuccessorRow,
+): RotationPlan {
+  const { now } = input;
+  const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
+  if (!found || decision === "invalid")
+    return { write: "none", result: { kind: "invalid" } };
+  const session = toSession(found.session);
+  const user = toUser(found.user);
+  if (decision === "revoke")
+    return {
+      write: "revoke",
+      sessionId: session.id,
+      result: { kind: "reuse_detected", sessionId: session.id, userId: user.id },
+    };
+  if (decision === "reuse")
+    return {
+      write: "none",
+      result: {
+        kind: "reused",
+        session,
+        user,
+        successorSealed: found.token.successorSealed ?? "",
+        expiresAt: successor?.expiresAt ?? now,
+      },
+    };
+  // The successor lives for the idle TTL, never past the session's absolute end.
+  const expiresAt = new Date(
+    Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
+  );
+  return {
+    write: "rotate",
+    sessionId: session.id,
+    tokenId: found.token.id,
+    expiresAt,
+    result: {
+      kind: "rotated",
+      session: { ...session, lastUsedAt: now },
+      user,
+      expiresAt,
+    },
+  };
+}
+
+function decideRotation(
+  found: FoundToken | undefined,
   now: Date,
   reuseIntervalMs: number,
   successor?: SuccessorRow,

@@ -10,7 +10,7 @@ import type {
 } from "../../core/ports.ts";
 import type { PgDb } from "../connect.ts";
 import { toSession, toUser } from "../mappers.ts";
-import { decideRotation } from "../rotation.ts";
+import { planRotation } from "../rotation.ts";
 import { refreshTokens, sessions, users } from "../schema/pg.ts";
 
 // Serialises key creation and rotation across daemons and the CLI.
@@ -100,64 +100,44 @@ export function createPgSessionStore(db: PgDb): SessionStore {
             .from(refreshTokens)
             .where(eq(refreshTokens.id, found.token.successorId))
         : [];
-      const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
-      if (!found || decision === "invalid") return { kind: "invalid" };
-      const session = toSession(found.session);
-      const user = toUser(found.user);
-      if (decision === "revoke") {
+      const plan = planRotation(found, input, successor);
+      if (plan.write === "revoke") {
         await Promise.all([
           tx
             .update(sessions)
             .set({ revokedAt: now, revokeReason: "refresh_token_reuse" })
-            .where(eq(sessions.id, session.id)),
+            .where(eq(sessions.id, plan.sessionId)),
           tx
             .update(refreshTokens)
             .set({ revokedAt: now })
             .where(
               and(
-                eq(refreshTokens.sessionId, session.id),
+                eq(refreshTokens.sessionId, plan.sessionId),
                 isNull(refreshTokens.revokedAt),
               ),
             ),
         ]);
-        return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
+      } else if (plan.write === "rotate") {
+        // The three writes in one statement, one round trip. The successor is
+        // inserted from the spent token's RETURNING row, so the old token has
+        // left the one-live-token index before its successor enters it.
+        const at = now.toISOString();
+        await tx.execute(sql`
+          with spent as (
+            update refresh_tokens set used_at = ${at}::timestamptz,
+              successor_id = ${input.successor.id},
+              successor_sealed = ${input.successorSealed}
+            where id = ${plan.tokenId}
+            returning session_id
+          ), successor as (
+            insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
+            select ${input.successor.id}, session_id, ${input.successor.tokenHash},
+              ${at}::timestamptz, ${plan.expiresAt.toISOString()}::timestamptz
+            from spent
+          )
+          update sessions set last_used_at = ${at}::timestamptz where id = ${plan.sessionId}`);
       }
-      if (decision === "reuse") {
-        return {
-          kind: "reused",
-          session,
-          user,
-          successorSealed: found.token.successorSealed ?? "",
-          expiresAt: successor?.expiresAt ?? now,
-        };
-      }
-      const expiresAt = new Date(
-        Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
-      );
-      // The three writes in one statement, one round trip. The successor is
-      // inserted from the spent token's RETURNING row, so the old token has
-      // left the one-live-token index before its successor enters it.
-      const at = now.toISOString();
-      await tx.execute(sql`
-        with spent as (
-          update refresh_tokens set used_at = ${at}::timestamptz,
-            successor_id = ${input.successor.id},
-            successor_sealed = ${input.successorSealed}
-          where id = ${found.token.id}
-          returning session_id
-        ), successor as (
-          insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
-          select ${input.successor.id}, session_id, ${input.successor.tokenHash},
-            ${at}::timestamptz, ${expiresAt.toISOString()}::timestamptz
-          from spent
-        )
-        update sessions set last_used_at = ${at}::timestamptz where id = ${session.id}`);
-      return {
-        kind: "rotated",
-        session: { ...session, lastUsedAt: now },
-        user,
-        expiresAt,
-      };
+      return plan.result;
     });
   }
 

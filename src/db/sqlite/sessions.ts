@@ -11,8 +11,8 @@ import type {
   TokenRevocation,
 } from "../../core/ports.ts";
 import type { SqliteDb } from "../connect.ts";
-import { toSession, toUser } from "../mappers.ts";
-import { decideRotation } from "../rotation.ts";
+import { toSession } from "../mappers.ts";
+import { planRotation } from "../rotation.ts";
 import { refreshTokens, sessions, users } from "../schema/sqlite.ts";
 import { lazily } from "./lazy.ts";
 import { groupCommit, IMMEDIATE } from "./tx.ts";
@@ -244,51 +244,31 @@ export function createSqliteSessionStore(db: SqliteDb): SessionStore {
     const successor = found?.token.successorId
       ? s.successor.get({ id: found.token.successorId })
       : undefined;
-    const decision = decideRotation(found, now, input.reuseIntervalMs, successor);
-    if (!found || decision === "invalid") return { kind: "invalid" };
-    const session = toSession(found.session);
-    const user = toUser(found.user);
-    if (decision === "revoke") {
+    const plan = planRotation(found, input, successor);
+    if (plan.write === "revoke") {
       const at = now.getTime();
       s.revokeSession.run({
-        id: session.id,
+        id: plan.sessionId,
         now: at,
         reason: "refresh_token_reuse",
       });
-      s.revokeTokens.run({ sessionId: session.id, now: at });
-      return { kind: "reuse_detected", sessionId: session.id, userId: user.id };
+      s.revokeTokens.run({ sessionId: plan.sessionId, now: at });
+    } else if (plan.write === "rotate") {
+      s.spendToken.run({
+        id: plan.tokenId,
+        now: now.getTime(),
+        successorId: input.successor.id,
+        successorSealed: input.successorSealed,
+      });
+      s.insertToken.run({
+        ...input.successor,
+        sessionId: plan.sessionId,
+        createdAt: now,
+        expiresAt: plan.expiresAt,
+      });
+      s.touchSession.run({ id: plan.sessionId, now: now.getTime() });
     }
-    if (decision === "reuse") {
-      return {
-        kind: "reused",
-        session,
-        user,
-        successorSealed: found.token.successorSealed ?? "",
-        expiresAt: successor?.expiresAt ?? now,
-      };
-    }
-    const expiresAt = new Date(
-      Math.min(now.getTime() + input.idleTtlMs, session.expiresAt.getTime()),
-    );
-    s.spendToken.run({
-      id: found.token.id,
-      now: now.getTime(),
-      successorId: input.successor.id,
-      successorSealed: input.successorSealed,
-    });
-    s.insertToken.run({
-      ...input.successor,
-      sessionId: session.id,
-      createdAt: now,
-      expiresAt,
-    });
-    s.touchSession.run({ id: session.id, now: now.getTime() });
-    return {
-      kind: "rotated",
-      session: { ...session, lastUsedAt: now },
-      user,
-      expiresAt,
-    };
+    return plan.result;
   }
 
   // Group commits (./tx.ts), made on first use like the statements above.
