@@ -368,18 +368,15 @@ export function createHandler(c: Container) {
     // A successful scrape is not access-logged: Prometheus asks every few
     // seconds, and the counters above already record it. A refused one is.
     const scraped = ctx.route === METRICS_PATH && response.status === 200;
-    if (!scraped && access.isLevelEnabled("info")) {
-      access.info(
-        {
-          request_id: requestId,
-          method: request.method,
-          route: ctx.route,
-          path,
-          status: response.status,
-          duration_ms: Math.round(seconds * 100_000) / 100,
-        },
-        "request",
-      );
+    if (!scraped && access) {
+      access({
+        request_id: requestId,
+        method: request.method,
+        route: ctx.route,
+        path,
+        status: response.status,
+        duration_ms: Math.round(seconds * 100_000) / 100,
+      });
     }
     return response;
   };

@@ -39,7 +39,8 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * Lines are written once this many bytes are buffered (~150 access lines)…
+ * Lines are written once this much is pending (~150 access lines; counted in
+ * characters, which for these lines are bytes but for what a path brings)…
  * At 4 KiB the daemon made a write(2) every ~20 requests, and the access
  * line cost ~8 µs of a ~40 µs `GET /users/me` on SQLite; at 32 KiB, ~4 µs
  * (docs/performance.md, "The access line's buffer, again").
@@ -57,25 +58,52 @@ interface Flushable {
 
 /**
  * Stdout, buffered and written asynchronously (see the top of this file).
- * sonic-boom holds the lines as Buffers (`contentMode: "buffer"`): holding
- * strings, it appended each line to the pending chunk and measured the
- * chunk's byte length again on every write, flattening up to 16 KiB per line
- * while a write was in flight (a tenth of GET /users/me on PostgreSQL in the
- * profile, docs/performance.md). Encoding each line once is cheaper.
+ * Lines are gathered here as one string until LOG_BUFFER_BYTES of them are
+ * pending, then encoded once and handed to sonic-boom, which writes them
+ * without blocking (and, while a write is in flight, queues the next chunk).
+ * Encoding each line on its own (`Buffer.from` per line) was a twentieth of
+ * GET /users/me in the profile; sonic-boom holding strings appended each line
+ * to its pending chunk and measured the chunk's byte length again on every
+ * write (a tenth, docs/performance.md). So sonic-boom only ever sees whole
+ * chunks, as Buffers (`contentMode: "buffer"`). A timer hands over what is
+ * pending every LOG_FLUSH_MS, and every flush (ours, and pino's exit hook)
+ * hands it over before writing.
  */
 export function stdoutDestination(): pino.DestinationStream & Flushable {
   const boom = pino.destination({
     dest: 1,
     sync: false,
-    minLength: LOG_BUFFER_BYTES,
+    minLength: 0,
     maxWrite: LOG_MAX_WRITE_BYTES,
-    periodicFlush: LOG_FLUSH_MS,
     contentMode: "buffer",
   } as Parameters<typeof pino.destination>[0]) as unknown as Required<Flushable> & {
     write(chunk: Buffer): boolean;
   };
+  let pending = "";
+  const handOver = () => {
+    if (pending.length === 0) return;
+    const chunk = Buffer.from(pending);
+    pending = "";
+    boom.write(chunk);
+  };
+  setInterval(handOver, LOG_FLUSH_MS).unref();
+  // Whoever writes sonic-boom out (flushLogs, or pino's own hook on `exit`
+  // and `beforeExit`, which calls these two) first gets what is pending here.
+  const flush = boom.flush.bind(boom);
+  const flushSync = boom.flushSync.bind(boom);
+  boom.flush = (cb?: (err?: Error) => void) => {
+    handOver();
+    flush(cb);
+  };
+  boom.flushSync = () => {
+    handOver();
+    flushSync();
+  };
   return {
-    write: (line: string) => boom.write(Buffer.from(line)),
+    write: (line: string) => {
+      pending += line;
+      if (pending.length >= LOG_BUFFER_BYTES) handOver();
+    },
     flush: (cb?: (err?: Error) => void) => boom.flush(cb),
     flushSync: () => boom.flushSync(),
   };
@@ -126,16 +154,48 @@ export function createLogger(
   );
 }
 
+/** What the access line of one request says (none of it can hold a secret). */
+export interface AccessFields {
+  request_id: string;
+  method: string;
+  /** The route's name; null for a path no route has. */
+  route: string | null;
+  /** The path, without the query string. */
+  path: string;
+  status: number;
+  duration_ms: number;
+}
+
 /**
- * The logger of the one access line per request: the same level, format and
- * stream as `logger`, without redaction. Redaction re-walked its path list on
- * every line (an eighth of GET /users/me in the profile), and the access line
- * has fixed fields that never hold a secret: method, route, path without the
- * query, status, duration and request id.
+ * The writer of the one access line per request, or undefined when `logger`'s
+ * level leaves `info` out. The line is the one `logger.info(fields,
+ * "request")` would write (the same keys in the same order, the same time
+ * format, on the same stream: tests/foundation/logging.test.ts compares the
+ * two), formatted here instead of by pino: under Bun pino encodes every key
+ * and every string value with its own `JSON.stringify` (eleven calls a line),
+ * walks the redaction paths, and formats the time anew for each line. Here
+ * the fixed part is written once, the time once per millisecond, and only
+ * the four strings a request brings are encoded. No redaction is needed: the
+ * fields are fixed and never hold a secret.
  */
-export function accessLogger(logger: Logger): Logger {
-  const stream = (logger as unknown as Record<symbol, pino.DestinationStream>)[
-    pino.symbols.streamSym
-  ];
-  return pino({ ...shape, level: logger.level }, stream);
+export function accessLogger(
+  logger: Logger,
+): ((fields: AccessFields) => void) | undefined {
+  const stream = (
+    logger as unknown as Record<symbol, pino.DestinationStream | undefined>
+  )[pino.symbols.streamSym];
+  if (!stream || !logger.isLevelEnabled("info")) return undefined;
+  const base = JSON.stringify(shape.base).slice(1, -1);
+  let ms = Number.NaN;
+  let head = "";
+  return (f) => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      head = `{"level":"info","time":"${new Date(now).toISOString()}",${base},"request_id":`;
+    }
+    stream.write(
+      `${head}${JSON.stringify(f.request_id)},"method":${JSON.stringify(f.method)},"route":${f.route === null ? "null" : JSON.stringify(f.route)},"path":${JSON.stringify(f.path)},"status":${f.status},"duration_ms":${f.duration_ms},"msg":"request"}\n`,
+    );
+  };
 }

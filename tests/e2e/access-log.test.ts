@@ -68,6 +68,21 @@ for (const dialect of DIALECTS) {
       expect(d.lines.at(-1)?.msg).toBe("stopped");
       expect(d.junk).toEqual([]);
     });
+
+    test("a quiet daemon's access line reaches stdout while it runs", async () => {
+      dir = mkdtempSync(join(tmpdir(), "authd-access-log-"));
+      database = await freshDatabase(dialect, dir);
+      daemon = await startDaemon({ env: database.env });
+      const res = await fetch(`${daemon.url}/healthz`, {
+        headers: { "x-request-id": "quiet-1" },
+      });
+      expect(res.status).toBe(200);
+      // One short line, far below the buffer's size: only the periodic
+      // hand-over (every 100 ms) can bring it out before the daemon stops.
+      const line = await daemon.waitForLine((l) => l.request_id === "quiet-1", 10_000);
+      expect(line).toMatchObject({ msg: "request", route: "/healthz", status: 200 });
+      expect(daemon.proc.exitCode).toBeNull();
+    });
   });
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/config.ts";
 import { createContainer } from "../../src/container.ts";
-import { createLogger } from "../../src/infra/logger.ts";
+import { accessLogger, createLogger } from "../../src/infra/logger.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import {
   createTestApp,
@@ -62,6 +62,69 @@ describe("redaction", () => {
       request_id: "r",
       msg: "child",
     });
+  });
+});
+
+describe("the access line", () => {
+  const cases = [
+    {
+      request_id: "0192f0c4-7e2a-7cc0-8d1e-5b1f9e0a1b2c",
+      method: "GET",
+      route: "/users/me",
+      path: "/users/me",
+      status: 200,
+      duration_ms: 0.07,
+    },
+    {
+      request_id: "A.b_c:d-e",
+      method: "PATCH",
+      route: null,
+      path: '/a"b\\c/\u0001/ü/😀/</script>/\ud800',
+      status: 404,
+      duration_ms: 12345.67,
+    },
+    {
+      request_id: "x".repeat(128),
+      method: "DELETE",
+      route: "/users/me/sessions/:id",
+      path: "/users/me/sessions/01HZX",
+      status: 204,
+      duration_ms: 3,
+    },
+    {
+      request_id: "r",
+      method: "GET",
+      route: null,
+      path: "/back\\slash/\u0007/\t",
+      status: 404,
+      duration_ms: 1.5,
+    },
+  ];
+
+  test("is, byte for byte but the time, the line pino writes for the same fields", () => {
+    const { lines, stream } = capture();
+    const log = createLogger("info", stream);
+    const access = accessLogger(log);
+    expect(access).toBeDefined();
+    for (const fields of cases) {
+      const before = Date.now();
+      access?.(fields);
+      log.info(fields, "request");
+      const after = Date.now();
+      const [ours, pinos] = lines.splice(0, 2);
+      const untimed = (line = "") => line.replace(/"time":"[^"]*"/, '"time":""');
+      expect(untimed(ours)).toBe(untimed(pinos));
+      const parsed = JSON.parse(ours ?? "{}");
+      expect(parsed).toMatchObject({ ...fields, level: "info", msg: "request" });
+      const time = Date.parse(parsed.time);
+      expect(time >= before && time <= after).toBe(true);
+    }
+  });
+
+  test("is not written at all when the level leaves info out", () => {
+    const { stream } = capture();
+    expect(accessLogger(createLogger("warn", stream))).toBeUndefined();
+    expect(accessLogger(createLogger("info", stream))).toBeDefined();
   });
 });
 
