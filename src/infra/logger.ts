@@ -73,7 +73,10 @@ export function stdoutDestination(): pino.DestinationStream & Flushable {
   const boom = pino.destination({
     dest: 1,
     sync: false,
-    minLength: 0,
+    // Chunks come whole from here, so sonic-boom writes each at once; but at
+    // 0 its flush() answers at once, without waiting for a write in flight,
+    // and the flushSync() after it would put the later lines first.
+    minLength: 1,
     maxWrite: LOG_MAX_WRITE_BYTES,
     contentMode: "buffer",
   } as Parameters<typeof pino.destination>[0]) as unknown as Required<Flushable> & {
