@@ -385,7 +385,7 @@ async function daemonFor(s: DialectSetup, env: Record<string, string> = {}) {
   );
   // Started back to back with the round's other daemons, right after the
   // baselines' load: on record (an info row), but not the start-up target's
-  // sample, which `starts` takes on a machine doing nothing else.
+  // sample, which `starts` takes once the round's daemons are stopped.
   record(results.get(s.dialect) as Samples, "start-beside", { value: d.startupMs });
   return d;
 }
