@@ -12,24 +12,62 @@ import type { Settled } from "./ports.ts";
 /** Runs a function once the current turn of the event loop is done. */
 export type Defer = (fn: () => void) => void;
 
+/** How many batches may run at once, and how long a call waits for a slot. */
+export interface InFlightLimit {
+  batches: number;
+  /** Past this, the calls waiting are sent anyway, beside the slow batch. */
+  waitMs: number;
+}
+
 /**
  * `run` gets the turn's arguments in arrival order and returns one result
  * per argument, in the same order; if it fails, every caller of the turn
  * gets its error.
+ *
+ * With a `limit`, while that many batches run the calls that arrive wait,
+ * and the first batch to finish sends all of them as the next batch at once,
+ * before its own callers' continuations run (so the next round trip overlaps
+ * their work). A round trip then carries every call that arrived during the
+ * previous one instead of one turn's worth each. A batch that is slow (a
+ * storage timeout, a stalled server) holds the others back no longer than
+ * `waitMs`.
  */
 export function batchPerTurn<A, R>(
   run: (batch: A[]) => Promise<R[]>,
   defer: Defer = setImmediate,
+  limit?: InFlightLimit,
 ): (arg: A) => Promise<R> {
   interface Waiting {
     arg: A;
     resolve(result: R): void;
     reject(e: unknown): void;
   }
+  const maxInFlight = limit?.batches ?? Number.POSITIVE_INFINITY;
   let pending: Waiting[] = [];
+  let scheduled = false;
+  let inFlight = 0;
+  let overdue: ReturnType<typeof setTimeout> | undefined;
+  const sendWaiting = () => {
+    if (overdue !== undefined) clearTimeout(overdue);
+    overdue = undefined;
+    if (pending.length > 0 && !scheduled) void flush();
+  };
+  const schedule = () => {
+    if (scheduled || pending.length === 0) return;
+    if (inFlight >= maxInFlight) {
+      overdue ??= setTimeout(sendWaiting, limit?.waitMs);
+      return;
+    }
+    scheduled = true;
+    defer(() => {
+      scheduled = false;
+      void flush();
+    });
+  };
   const flush = async () => {
     const batch = pending;
     pending = [];
+    inFlight++;
     try {
       const results = await run(batch.map((w) => w.arg));
       batch.forEach((w, i) => {
@@ -37,15 +75,15 @@ export function batchPerTurn<A, R>(
       });
     } catch (e) {
       for (const w of batch) w.reject(e);
+    } finally {
+      inFlight--;
+      sendWaiting();
     }
   };
   return (arg) =>
     new Promise<R>((resolve, reject) => {
-      if (pending.length === 0)
-        defer(() => {
-          void flush();
-        });
       pending.push({ arg, resolve, reject });
+      schedule();
     });
 }
 

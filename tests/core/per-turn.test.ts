@@ -37,6 +37,89 @@ describe("batchPerTurn", () => {
     expect(batches).toEqual([["a"], ["b"]]);
   });
 
+  test("one batch at a time: the calls made while a batch runs go together, once it is done", async () => {
+    const batches: string[][] = [];
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const echo = batchPerTurn(
+      async (xs: string[]) => {
+        batches.push(xs);
+        if (batches.length === 1) await gate;
+        return xs;
+      },
+      setImmediate,
+      { batches: 1, waitMs: 60_000 },
+    );
+    const turn = () => new Promise((r) => setImmediate(r));
+    const a = echo("a");
+    await turn();
+    const b = echo("b");
+    await turn();
+    const c = echo("c");
+    await turn();
+    expect(batches).toEqual([["a"]]);
+    release();
+    expect(await a).toBe("a");
+    // Sent as the first batch finished, not a turn later.
+    expect(batches).toEqual([["a"], ["b", "c"]]);
+    expect(await Promise.all([b, c])).toEqual(["b", "c"]);
+    // And the cap is free again for a call made later.
+    expect(await echo("d")).toBe("d");
+    expect(batches).toEqual([["a"], ["b", "c"], ["d"]]);
+  });
+
+  test("one batch at a time: a failed batch still hands on the calls that waited for it", async () => {
+    let fail = true;
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const flaky = batchPerTurn(
+      async (xs: number[]) => {
+        if (fail) {
+          fail = false;
+          await gate;
+          throw new Error("down");
+        }
+        return xs;
+      },
+      setImmediate,
+      { batches: 1, waitMs: 60_000 },
+    );
+    const first = flaky(1);
+    await new Promise((r) => setImmediate(r));
+    const second = flaky(2);
+    release();
+    expect(await Promise.allSettled([first, second])).toEqual([
+      { status: "rejected", reason: new Error("down") },
+      { status: "fulfilled", value: 2 },
+    ]);
+    expect(await flaky(3)).toBe(3);
+  });
+
+  test("a batch out for longer than waitMs no longer holds the waiting calls back", async () => {
+    const batches: string[][] = [];
+    const never = new Promise<never>(() => {});
+    const stuck = batchPerTurn(
+      async (xs: string[]) => {
+        batches.push(xs);
+        if (batches.length === 1) await never;
+        return xs;
+      },
+      setImmediate,
+      { batches: 1, waitMs: 20 },
+    );
+    void stuck("a");
+    await new Promise((r) => setImmediate(r));
+    const b = stuck("b");
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([["a"]]);
+    expect(await b).toBe("b");
+    expect(batches).toEqual([["a"], ["b"]]);
+  });
+
   test("a failed run rejects every caller of its turn, and only them", async () => {
     let fail = true;
     const flaky = batchPerTurn(async (xs: number[]) => {
