@@ -44,6 +44,8 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 10));
 const WARMUP = QUICK ? 1 : 2;
+/** Turns a block's rows take (runBlock); a quick run measures each row once. */
+const SLICES = QUICK ? 1 : 4;
 const CONNECTIONS = 32;
 /**
  * How long after its last row a daemon's RSS is read for "RSS after the run":
@@ -142,7 +144,7 @@ const WORKLOADS: Workload[] = [
     // Enough sessions to outlast the measurement at 16k/s (group commit took
     // SQLite's logout to 8k/s, where 8k/s of sessions ran out); the threads
     // stop when their tokens run out, so the rate counts only real logouts,
-    // and a run that used them all says so (runWorkload).
+    // and a run that used them all says so (wrkRun).
     prepare: (ctx, seconds) =>
       seedSessions(ctx.database, ctx.userId, Math.ceil(seconds * 16_000)),
     baseline: "refresh",
@@ -214,6 +216,47 @@ function record(into: Samples, id: string, m: Measure) {
   into.set(id, list);
 }
 
+/** One stretch of wrk against a daemon, with the CPU the daemon spent in it. */
+interface Slice {
+  wrk: WrkResult;
+  cpu: number;
+}
+
+async function slice(
+  pid: number,
+  run: (seconds: number) => Promise<WrkResult>,
+  seconds: number,
+): Promise<Slice> {
+  const cpu0 = cpuSeconds(pid);
+  const wrk = await run(seconds);
+  return { wrk, cpu: cpuSeconds(pid) - cpu0 };
+}
+
+/**
+ * A row's figures from its slices: rates and CPU over their summed time and
+ * requests, p50 and p99 the median of the slices' (one slice: its own).
+ */
+function measureOf(pid: number, slices: Slice[]): Measure {
+  const sum = (f: (s: Slice) => number) => slices.reduce((t, s) => t + f(s), 0);
+  const seconds = sum((s) => s.wrk.seconds);
+  const requests = sum((s) => s.wrk.requests);
+  const cpu = sum((s) => s.cpu);
+  const errors = sum((s) => s.wrk.errors);
+  if (errors > 0) console.warn(`  ! ${errors} errors or non-2xx answers`);
+  const mid = (f: (s: Slice) => number) =>
+    median(slices.map((s) => ({ value: f(s) })))?.value;
+  return {
+    rps: requests / seconds,
+    p50: mid((s) => s.wrk.p50),
+    p99: mid((s) => s.wrk.p99),
+    genCpu: sum((s) => s.wrk.genCpu * s.wrk.seconds) / seconds,
+    serverCpu: (cpu / seconds) * 100,
+    cpuPerRequest: requests > 0 ? (cpu * 1e6) / requests : undefined,
+    rss: rssMb(pid),
+    errors,
+  };
+}
+
 async function measureWrk(
   pid: number,
   run: (seconds: number) => Promise<WrkResult>,
@@ -222,51 +265,63 @@ async function measureWrk(
   // Hash-bound routes get no warm-up: wrk leaving with 32 logins queued would
   // leave the daemon hashing for clients that are gone, into the measurement.
   if (warmup) await run(WARMUP);
-  const cpu0 = cpuSeconds(pid);
-  const r = await run(SECONDS);
-  const cpu = cpuSeconds(pid) - cpu0;
-  const serverCpu = (cpu / r.seconds) * 100;
-  if (r.errors > 0) console.warn(`  ! ${r.errors} errors or non-2xx answers`);
-  return {
-    rps: r.rps,
-    p50: r.p50,
-    p99: r.p99,
-    genCpu: r.genCpu,
-    serverCpu,
-    cpuPerRequest: r.requests > 0 ? (cpu * 1e6) / r.requests : undefined,
-    rss: rssMb(pid),
-    errors: r.errors,
-  };
+  return measureOf(pid, [await slice(pid, run, SECONDS)]);
 }
 
-async function runWorkload(ctx: Ctx, w: Workload): Promise<Measure> {
+/** A workload's wrk run against its daemon, for a given number of seconds. */
+function wrkRun(ctx: Ctx, w: Workload): (seconds: number) => Promise<WrkResult> {
   const connections = w.connections ?? CONNECTIONS;
   const threads = Math.min(2, connections);
   const url = `${ctx.daemon.url}${w.path}`;
-  return measureWrk(
-    ctx.daemon.pid,
-    async (seconds) => {
-      const tokens = w.prepare ? await w.prepare(ctx, seconds) : [];
-      const r = await runWrk({
-        url,
-        script: w.script,
-        seconds,
-        connections,
-        threads,
-        env: {
-          BENCH_TOKEN: ctx.accessToken,
-          BENCH_EMAIL: ctx.email,
-          BENCH_PASSWORD: PASSWORD,
-        },
-        args: tokens.length ? [tokenFiles(w.id, tokens, threads)] : [],
-      });
-      if (w.script === "logout" && r.requests >= tokens.length - connections)
-        console.warn(
-          "  ! every seeded session was used before the time was up: the rate is a lower bound",
-        );
-      return r;
-    },
-    w.script !== "login",
+  return async (seconds) => {
+    const tokens = w.prepare ? await w.prepare(ctx, seconds) : [];
+    const r = await runWrk({
+      url,
+      script: w.script,
+      seconds,
+      connections,
+      threads,
+      env: {
+        BENCH_TOKEN: ctx.accessToken,
+        BENCH_EMAIL: ctx.email,
+        BENCH_PASSWORD: PASSWORD,
+      },
+      args: tokens.length ? [tokenFiles(w.id, tokens, threads)] : [],
+    });
+    if (w.script === "logout" && r.requests >= tokens.length - connections)
+      console.warn(
+        "  ! every seeded session was used before the time was up: the rate is a lower bound",
+      );
+    return r;
+  };
+}
+
+/**
+ * A block's rows, measured in turns: each row's SECONDS are cut into SLICES
+ * stretches, and the rows take turns, one slice each, in an order that
+ * reverses every turn. Each row then samples the whole block's time, so a
+ * pair of two daemons compares their work and not the machine's minute
+ * (one daemon's rate moves by up to half from one 4-second window to the
+ * next on a 2-core VM: docs/performance.md). A row alone is one slice.
+ */
+async function runBlock(
+  rows: { w: Workload; ctx: Ctx }[],
+): Promise<Map<string, Measure>> {
+  const slices = rows.length > 1 ? SLICES : 1;
+  const runs = rows.map(({ w, ctx }) => wrkRun(ctx, w));
+  for (const [i, { w }] of rows.entries())
+    if (w.script !== "login") await runs[i]?.(WARMUP);
+  const taken: Slice[][] = rows.map(() => []);
+  for (let turn = 0; turn < slices; turn++) {
+    const order = rows.map((_, i) => (turn % 2 === 0 ? i : rows.length - 1 - i));
+    for (const i of order) {
+      const { ctx } = rows[i] as { ctx: Ctx };
+      const run = runs[i] as (seconds: number) => Promise<WrkResult>;
+      taken[i]?.push(await slice(ctx.daemon.pid, run, SECONDS / slices));
+    }
+  }
+  return new Map(
+    rows.map(({ w, ctx }, i) => [w.id, measureOf(ctx.daemon.pid, taken[i] ?? [])]),
   );
 }
 
@@ -418,14 +473,15 @@ async function bareBaseline(body: string): Promise<Measure> {
 }
 
 /**
- * The order of a round's rows. Rows the table compares run back to back,
+ * The order of a round's rows. The rows of a block take turns (runBlock),
  * with every daemon of the round started before the first row: a pair on two
  * daemons (info ÷ warn, metrics on ÷ off, budgets on ÷ off) used to be
  * measured minutes apart, each daemon in its own stretch of the round, while
- * the machine drifted; and the budgets pair now runs before the logout row,
+ * the machine drifted, and then back to back, where one odd window still
+ * moved one row of the pair; and the budgets pair runs before the logout row,
  * whose tens of thousands of new sessions slowed every refresh measured after
  * it (docs/performance.md, "Targets"). Each block runs reversed in even
- * rounds, so neither row of a pair is always the later one. Every workload
+ * rounds, so neither row of a pair always goes first. Every workload
  * is in exactly one block.
  */
 const BLOCKS: string[][] = [
@@ -475,9 +531,12 @@ async function round(s: DialectSetup, n: number, first: boolean) {
     record(shared, "verify", { rps });
   }
 
-  const rows = BLOCKS.flatMap((block) => (n % 2 === 0 ? [...block].reverse() : block))
-    .map((id) => WORKLOADS.find((w) => w.id === id) as Workload)
-    .filter((w) => selected(w.id));
+  const blocks = BLOCKS.map((block) =>
+    (n % 2 === 0 ? [...block].reverse() : block)
+      .map((id) => WORKLOADS.find((w) => w.id === id) as Workload)
+      .filter((w) => selected(w.id)),
+  ).filter((block) => block.length > 0);
+  const rows = blocks.flat();
   // Every daemon of the round, one per distinct `env`, alive from the start.
   const daemons = new Map<string, Ctx>();
   const keyOf = (w?: Workload) => JSON.stringify(w?.env ?? {});
@@ -503,14 +562,19 @@ async function round(s: DialectSetup, n: number, first: boolean) {
       step("baseline: bare Bun.serve");
       record(shared, "bare", await bareBaseline(body));
     }
-    for (const w of rows) {
-      step(w.label);
-      const m = await runWorkload(daemons.get(keyOf(w)) as Ctx, w);
-      // Each round's figure, so a median can be read back to its rounds.
-      console.log(
-        `  ${Math.round(m.rps ?? 0)} req/s, p99 ${m.p99?.toFixed(1)} ms, ${Math.round(m.cpuPerRequest ?? 0)} µs CPU/req`,
+    for (const block of blocks) {
+      step(block.map((w) => w.label).join(" | "));
+      const measured = await runBlock(
+        block.map((w) => ({ w, ctx: daemons.get(keyOf(w)) as Ctx })),
       );
-      record(samples, w.id, m);
+      for (const w of block) {
+        const m = measured.get(w.id) as Measure;
+        // Each round's figure, so a median can be read back to its rounds.
+        console.log(
+          `  ${w.id}: ${Math.round(m.rps ?? 0)} req/s, p99 ${m.p99?.toFixed(1)} ms, ${Math.round(m.cpuPerRequest ?? 0)} µs CPU/req`,
+        );
+        record(samples, w.id, m);
+      }
     }
     if (main && selected("flood")) {
       // wrk leaves with logins still queued in the daemon; the flood starts
