@@ -44,8 +44,12 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 10));
 const WARMUP = QUICK ? 1 : 2;
-/** Turns a block's rows take (runBlock); a quick run measures each row once. */
-const SLICES = QUICK ? 1 : 4;
+/**
+ * The slice of a block's turns (runBlock), in whole seconds (wrk takes no
+ * fractions); a quick run measures each row in one stretch.
+ */
+const SLICE_SECONDS = 2;
+const SLICES = QUICK ? 1 : Math.max(1, Math.floor(SECONDS / SLICE_SECONDS));
 const CONNECTIONS = 32;
 /**
  * How long after its last row a daemon's RSS is read for "RSS after the run":
@@ -297,8 +301,8 @@ function wrkRun(ctx: Ctx, w: Workload): (seconds: number) => Promise<WrkResult> 
 }
 
 /**
- * A block's rows, measured in turns: each row's SECONDS are cut into SLICES
- * stretches, and the rows take turns, one slice each, in an order that
+ * A block's rows, measured in turns: each row's SECONDS are cut into slices
+ * of SLICE_SECONDS, and the rows take turns, one slice each, in an order that
  * reverses every turn. Each row then samples the whole block's time, so a
  * pair of two daemons compares their work and not the machine's minute
  * (one daemon's rate moves by up to half from one 4-second window to the
@@ -308,6 +312,7 @@ async function runBlock(
   rows: { w: Workload; ctx: Ctx }[],
 ): Promise<Map<string, Measure>> {
   const slices = rows.length > 1 ? SLICES : 1;
+  const seconds = slices > 1 ? SLICE_SECONDS : SECONDS;
   const runs = rows.map(({ w, ctx }) => wrkRun(ctx, w));
   for (const [i, { w }] of rows.entries())
     if (w.script !== "login") await runs[i]?.(WARMUP);
@@ -317,7 +322,7 @@ async function runBlock(
     for (const i of order) {
       const { ctx } = rows[i] as { ctx: Ctx };
       const run = runs[i] as (seconds: number) => Promise<WrkResult>;
-      taken[i]?.push(await slice(ctx.daemon.pid, run, SECONDS / slices));
+      taken[i]?.push(await slice(ctx.daemon.pid, run, seconds));
     }
   }
   return new Map(
