@@ -138,6 +138,26 @@ describe.skipIf(!PG_URL)("database outage [pg]", () => {
     expect(login.status).toBe(201);
   });
 
+  test("hang: a request that comes while another's lookup is stalled waits its own timeout, not the other's too", async () => {
+    const { p, me } = await start();
+    p.hang();
+    const timed = async () => {
+      const t0 = performance.now();
+      const problem = await problemOf(await me());
+      return { problem, ms: performance.now() - t0 };
+    };
+    // The session lookups go one batch at a time; a batch out for longer
+    // than 50 ms no longer holds the next one back (src/core/sessions.ts).
+    const first = timed();
+    await Bun.sleep(100);
+    const second = await timed();
+    const firstDone = await first;
+    expect(firstDone.problem).toEqual(unavailable);
+    expect(second.problem).toEqual(unavailable);
+    // Held behind the first batch, the second would wait ~900 ms more.
+    expect(second.ms).toBeLessThan(firstDone.ms + 500);
+  });
+
   test("hang: 503 after the storage timeout, then no request even reaches the database", async () => {
     const { d, p, me } = await start();
     p.hang();
