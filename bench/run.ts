@@ -6,7 +6,9 @@
  *   BENCH_QUICK=1          short runs, one round (under three minutes)
  *   BENCH_ROUNDS=N         interleaved rounds; the table shows medians (default 3:
  *                          a median that one odd daemon cannot move)
- *   BENCH_SECONDS=N        seconds per measurement (default 10, quick 3)
+ *   BENCH_SECONDS=N        seconds per measurement (default 10, quick 3); the
+ *                          rows of a block take turns in 2-s slices (runBlock),
+ *                          so an odd N measures N-1 there
  *   BENCH_DIALECTS=sqlite  or pg, or both (default: both when PostgreSQL answers)
  *   BENCH_PG_URL=…         a PostgreSQL server the bench may create databases on
  *                          (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -313,21 +315,19 @@ async function runBlock(
 ): Promise<Map<string, Measure>> {
   const slices = rows.length > 1 ? SLICES : 1;
   const seconds = slices > 1 ? SLICE_SECONDS : SECONDS;
-  const runs = rows.map(({ w, ctx }) => wrkRun(ctx, w));
-  for (const [i, { w }] of rows.entries())
-    if (w.script !== "login") await runs[i]?.(WARMUP);
-  const taken: Slice[][] = rows.map(() => []);
+  const runs = rows.map(({ w, ctx }) => ({
+    w,
+    pid: ctx.daemon.pid,
+    run: wrkRun(ctx, w),
+    taken: [] as Slice[],
+  }));
+  // No warm-up for logins, as in measureWrk.
+  for (const r of runs) if (r.w.script !== "login") await r.run(WARMUP);
   for (let turn = 0; turn < slices; turn++) {
-    const order = rows.map((_, i) => (turn % 2 === 0 ? i : rows.length - 1 - i));
-    for (const i of order) {
-      const { ctx } = rows[i] as { ctx: Ctx };
-      const run = runs[i] as (seconds: number) => Promise<WrkResult>;
-      taken[i]?.push(await slice(ctx.daemon.pid, run, seconds));
-    }
+    for (const r of turn % 2 === 0 ? runs : [...runs].reverse())
+      r.taken.push(await slice(r.pid, r.run, seconds));
   }
-  return new Map(
-    rows.map(({ w, ctx }, i) => [w.id, measureOf(ctx.daemon.pid, taken[i] ?? [])]),
-  );
+  return new Map(runs.map((r) => [r.w.id, measureOf(r.pid, r.taken)]));
 }
 
 /** GET /users/me while 16 clients log in as fast as they can. */

@@ -102,9 +102,9 @@ export function createSessions(deps: SessionDeps) {
   // together the moment it is back (on PostgreSQL the query's socket write
   // then cost the daemon a quarter of what it did with two or three batches
   // out at once, docs/performance.md; on SQLite a batch is done before the
-  // next turn anyway). A batch out for
-  // longer than LOOKUP_WAIT_MS no longer holds the next one back, so a slow
-  // storage call delays the others by that much, not by its timeout.
+  // next turn anyway). A batch out for longer than LOOKUP_WAIT_MS no longer
+  // holds the next one back, so a slow storage call delays the others by
+  // that much, not by its timeout.
   const findLive = batchPerTurn<LiveSessionLookup, LiveSession | null>(
     (lookups) => sessions.findLiveSessions(lookups),
     deps.defer,

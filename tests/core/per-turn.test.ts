@@ -4,7 +4,38 @@
  * with settledPerTurn, an outcome that is an error reaches its caller alone.
  */
 import { describe, expect, test } from "bun:test";
-import { batchPerTurn, settle, settledPerTurn } from "../../src/core/per-turn.ts";
+import {
+  batchPerTurn,
+  type InFlightLimit,
+  settle,
+  settledPerTurn,
+} from "../../src/core/per-turn.ts";
+
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+/** A promise that stays pending until `release` is called. */
+function gate() {
+  let release = () => {};
+  const opened = new Promise<void>((r) => {
+    release = r;
+  });
+  return { opened, release };
+}
+
+/** An echo whose first batch waits for `held`; `batches` is what each run got. */
+function echoHeldBy(held: Promise<unknown>, limit?: InFlightLimit) {
+  const batches: string[][] = [];
+  const echo = batchPerTurn(
+    async (xs: string[]) => {
+      batches.push(xs);
+      if (batches.length === 1) await held;
+      return xs;
+    },
+    setImmediate,
+    limit,
+  );
+  return { echo, batches };
+}
 
 describe("batchPerTurn", () => {
   test("one run per turn, in arrival order; the next turn is a new batch", async () => {
@@ -19,18 +50,10 @@ describe("batchPerTurn", () => {
   });
 
   test("a call made while a batch runs waits for the next one", async () => {
-    const batches: string[][] = [];
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const echo = batchPerTurn(async (xs: string[]) => {
-      batches.push(xs);
-      if (batches.length === 1) await gate;
-      return xs;
-    });
+    const { opened, release } = gate();
+    const { echo, batches } = echoHeldBy(opened);
     const first = echo("a");
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     const second = echo("b");
     release();
     expect(await Promise.all([first, second])).toEqual(["a", "b"]);
@@ -38,27 +61,14 @@ describe("batchPerTurn", () => {
   });
 
   test("one batch at a time: the calls made while a batch runs go together, once it is done", async () => {
-    const batches: string[][] = [];
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const echo = batchPerTurn(
-      async (xs: string[]) => {
-        batches.push(xs);
-        if (batches.length === 1) await gate;
-        return xs;
-      },
-      setImmediate,
-      { batches: 1, waitMs: 60_000 },
-    );
-    const turn = () => new Promise((r) => setImmediate(r));
+    const { opened, release } = gate();
+    const { echo, batches } = echoHeldBy(opened, { batches: 1, waitMs: 60_000 });
     const a = echo("a");
-    await turn();
+    await nextTurn();
     const b = echo("b");
-    await turn();
+    await nextTurn();
     const c = echo("c");
-    await turn();
+    await nextTurn();
     expect(batches).toEqual([["a"]]);
     release();
     expect(await a).toBe("a");
@@ -72,15 +82,12 @@ describe("batchPerTurn", () => {
 
   test("one batch at a time: a failed batch still hands on the calls that waited for it", async () => {
     let fail = true;
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const { opened, release } = gate();
     const flaky = batchPerTurn(
       async (xs: number[]) => {
         if (fail) {
           fail = false;
-          await gate;
+          await opened;
           throw new Error("down");
         }
         return xs;
@@ -89,7 +96,7 @@ describe("batchPerTurn", () => {
       { batches: 1, waitMs: 60_000 },
     );
     const first = flaky(1);
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     const second = flaky(2);
     release();
     expect(await Promise.allSettled([first, second])).toEqual([
@@ -100,21 +107,12 @@ describe("batchPerTurn", () => {
   });
 
   test("a batch out for longer than waitMs no longer holds the waiting calls back", async () => {
-    const batches: string[][] = [];
     const never = new Promise<never>(() => {});
-    const stuck = batchPerTurn(
-      async (xs: string[]) => {
-        batches.push(xs);
-        if (batches.length === 1) await never;
-        return xs;
-      },
-      setImmediate,
-      { batches: 1, waitMs: 20 },
-    );
+    const { echo: stuck, batches } = echoHeldBy(never, { batches: 1, waitMs: 20 });
     void stuck("a");
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     const b = stuck("b");
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     expect(batches).toEqual([["a"]]);
     expect(await b).toBe("b");
     expect(batches).toEqual([["a"], ["b"]]);
