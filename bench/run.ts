@@ -28,7 +28,7 @@ import { join, resolve } from "node:path";
 import postgres from "postgres";
 import { loadConfig } from "../src/config.ts";
 import { type Database, openDatabase } from "../src/db/connect.ts";
-import { rawRotationRate, rawVerifyRate } from "./baselines/raw.ts";
+import { type RawStretch, rawRotation, rawVerify } from "./baselines/raw.ts";
 import { freePort, type RunningDaemon, startDaemon, waitFor200 } from "./lib/daemon.ts";
 import { cpuSeconds, machineLoad, rssMb } from "./lib/proc.ts";
 import { seedSessions } from "./lib/seed.ts";
@@ -214,7 +214,6 @@ const selected = (id: string) => !ONLY?.length || ONLY.includes(id);
 
 type Samples = Map<string, Measure[]>;
 const results = new Map<Dialect, Samples>();
-const shared: Samples = new Map();
 
 function record(into: Samples, id: string, m: Measure) {
   const list = into.get(id) ?? [];
@@ -222,56 +221,64 @@ function record(into: Samples, id: string, m: Measure) {
   into.set(id, list);
 }
 
-/** One stretch of wrk against a daemon, with the CPU the daemon spent in it. */
+/**
+ * A row of a block: a workload on its daemon, or a baseline measured in turns
+ * beside the rows compared with it (a bare server under wrk, or a loop in the
+ * bench process itself, whose CPU and RSS are not the row's: no `pid`).
+ */
+interface BlockRow {
+  id: string;
+  pid?: number;
+  warmup: boolean;
+  run: (seconds: number) => Promise<RawStretch | WrkResult>;
+}
+
+/** One stretch of a row, with the CPU its process spent in it. */
 interface Slice {
-  wrk: WrkResult;
+  taken: RawStretch | WrkResult;
   cpu: number;
 }
 
-async function slice(
-  pid: number,
-  run: (seconds: number) => Promise<WrkResult>,
-  seconds: number,
-): Promise<Slice> {
-  const cpu0 = cpuSeconds(pid);
-  const wrk = await run(seconds);
-  return { wrk, cpu: cpuSeconds(pid) - cpu0 };
+async function slice(row: BlockRow, seconds: number): Promise<Slice> {
+  const cpu0 = row.pid ? cpuSeconds(row.pid) : 0;
+  const taken = await row.run(seconds);
+  return { taken, cpu: row.pid ? cpuSeconds(row.pid) - cpu0 : 0 };
 }
+
+const wrkOf = (s: Slice): WrkResult | undefined =>
+  "p99" in s.taken ? s.taken : undefined;
 
 /**
  * A row's figures from its slices: rates and CPU over their summed time and
  * requests, p50 and p99 the median of the slices' (one slice: its own).
  */
-function measureOf(pid: number, slices: Slice[]): Measure {
+function measureOf(row: BlockRow, slices: Slice[]): Measure {
   const sum = (f: (s: Slice) => number) => slices.reduce((t, s) => t + f(s), 0);
-  const seconds = sum((s) => s.wrk.seconds);
-  const requests = sum((s) => s.wrk.requests);
+  const seconds = sum((s) => s.taken.seconds);
+  const requests = sum((s) => s.taken.requests);
+  const rps = requests / seconds;
+  const wrks = slices.map(wrkOf).filter((w): w is WrkResult => w !== undefined);
+  if (!row.pid || wrks.length === 0) return { rps };
   const cpu = sum((s) => s.cpu);
-  const errors = sum((s) => s.wrk.errors);
+  const errors = wrks.reduce((t, w) => t + w.errors, 0);
   if (errors > 0) console.warn(`  ! ${errors} errors or non-2xx answers`);
-  const mid = (f: (s: Slice) => number) =>
-    median(slices.map((s) => ({ value: f(s) })))?.value;
+  const mid = (f: (w: WrkResult) => number) =>
+    median(wrks.map((w) => ({ value: f(w) })))?.value;
   return {
-    rps: requests / seconds,
-    p50: mid((s) => s.wrk.p50),
-    p99: mid((s) => s.wrk.p99),
-    genCpu: sum((s) => s.wrk.genCpu * s.wrk.seconds) / seconds,
+    rps,
+    p50: mid((w) => w.p50),
+    p99: mid((w) => w.p99),
+    genCpu: wrks.reduce((t, w) => t + w.genCpu * w.seconds, 0) / seconds,
     serverCpu: (cpu / seconds) * 100,
     cpuPerRequest: requests > 0 ? (cpu * 1e6) / requests : undefined,
-    rss: rssMb(pid),
+    rss: rssMb(row.pid),
     errors,
   };
 }
 
-async function measureWrk(
-  pid: number,
-  run: (seconds: number) => Promise<WrkResult>,
-  warmup = true,
-): Promise<Measure> {
-  // Hash-bound routes get no warm-up: wrk leaving with 32 logins queued would
-  // leave the daemon hashing for clients that are gone, into the measurement.
-  if (warmup) await run(WARMUP);
-  return measureOf(pid, [await slice(pid, run, SECONDS)]);
+async function measureWrk(row: BlockRow): Promise<Measure> {
+  if (row.warmup) await row.run(WARMUP);
+  return measureOf(row, [await slice(row, SECONDS)]);
 }
 
 /** A workload's wrk run against its daemon, for a given number of seconds. */
@@ -302,32 +309,35 @@ function wrkRun(ctx: Ctx, w: Workload): (seconds: number) => Promise<WrkResult> 
   };
 }
 
+/** A workload's row: wrk against its daemon. */
+const workloadRow = (ctx: Ctx, w: Workload): BlockRow => ({
+  id: w.id,
+  pid: ctx.daemon.pid,
+  // Hash-bound routes get no warm-up: wrk leaving with 32 logins queued would
+  // leave the daemon hashing for clients that are gone, into the measurement.
+  warmup: w.script !== "login",
+  run: wrkRun(ctx, w),
+});
+
 /**
  * A block's rows, measured in turns: each row's SECONDS are cut into slices
  * of SLICE_SECONDS, and the rows take turns, one slice each, in an order that
  * reverses every turn. Each row then samples the whole block's time, so a
- * pair of two daemons compares their work and not the machine's minute
- * (one daemon's rate moves by up to half from one 4-second window to the
- * next on a 2-core VM: docs/performance.md). A row alone is one slice.
+ * pair of two daemons, or a row and its baseline, compares their work and
+ * not the machine's minute (one daemon's rate moves by up to half from one
+ * 4-second window to the next on a 2-core VM: docs/performance.md). A row
+ * alone is one slice.
  */
-async function runBlock(
-  rows: { w: Workload; ctx: Ctx }[],
-): Promise<Map<string, Measure>> {
+async function runBlock(rows: BlockRow[]): Promise<Map<string, Measure>> {
   const slices = rows.length > 1 ? SLICES : 1;
   const seconds = slices > 1 ? SLICE_SECONDS : SECONDS;
-  const runs = rows.map(({ w, ctx }) => ({
-    w,
-    pid: ctx.daemon.pid,
-    run: wrkRun(ctx, w),
-    taken: [] as Slice[],
-  }));
-  // No warm-up for logins, as in measureWrk.
-  for (const r of runs) if (r.w.script !== "login") await r.run(WARMUP);
+  const taken = new Map<BlockRow, Slice[]>(rows.map((r) => [r, []]));
+  for (const r of rows) if (r.warmup) await r.run(WARMUP);
   for (let turn = 0; turn < slices; turn++) {
-    for (const r of turn % 2 === 0 ? runs : [...runs].reverse())
-      r.taken.push(await slice(r.pid, r.run, seconds));
+    for (const r of turn % 2 === 0 ? rows : [...rows].reverse())
+      taken.get(r)?.push(await slice(r, seconds));
   }
-  return new Map(runs.map((r) => [r.w.id, measureOf(r.pid, r.taken)]));
+  return new Map(rows.map((r) => [r.id, measureOf(r, taken.get(r) ?? [])]));
 }
 
 /** GET /users/me while 16 clients log in as fast as they can. */
@@ -346,15 +356,19 @@ async function runFlood(ctx: Ctx): Promise<Measure> {
     env,
   });
   await Bun.sleep(1000);
-  const m = await measureWrk(ctx.daemon.pid, (seconds) =>
-    runWrk({
-      url: `${ctx.daemon.url}/users/me`,
-      script: "bearer",
-      seconds,
-      connections: CONNECTIONS,
-      env,
-    }),
-  );
+  const m = await measureWrk({
+    id: "flood",
+    pid: ctx.daemon.pid,
+    warmup: true,
+    run: (seconds) =>
+      runWrk({
+        url: `${ctx.daemon.url}/users/me`,
+        script: "bearer",
+        seconds,
+        connections: CONNECTIONS,
+        env,
+      }),
+  });
   const logins = await flood;
   console.log(
     `  login flood: ${logins.rps.toFixed(1)} logins/s, ${logins.errors} errors`,
@@ -450,7 +464,11 @@ async function daemonFor(s: DialectSetup, env: Record<string, string> = {}) {
   return d;
 }
 
-async function bareBaseline(body: string): Promise<Measure> {
+/**
+ * The bare Bun.serve baseline as a row of its block: a process answering every
+ * request with `body`, up until `stop`.
+ */
+async function bareRow(body: string): Promise<BlockRow & { stop(): Promise<void> }> {
   const port = await freePort();
   const proc = Bun.spawn(
     [process.execPath, resolve(import.meta.dir, "baselines/bare-server.ts")],
@@ -460,9 +478,21 @@ async function bareBaseline(body: string): Promise<Measure> {
       stderr: "inherit",
     },
   );
+  const stop = async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  };
   try {
     await waitFor200(`http://127.0.0.1:${port}/`, 10_000);
-    return await measureWrk(proc.pid, (seconds) =>
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    id: "bare",
+    pid: proc.pid,
+    warmup: true,
+    run: (seconds) =>
       runWrk({
         url: `http://127.0.0.1:${port}/users/me`,
         script: "bearer",
@@ -470,11 +500,8 @@ async function bareBaseline(body: string): Promise<Measure> {
         connections: CONNECTIONS,
         env: { BENCH_TOKEN: "x" },
       }),
-    );
-  } finally {
-    proc.kill("SIGTERM");
-    await proc.exited;
-  }
+    stop,
+  };
 }
 
 /**
@@ -506,38 +533,62 @@ const BLOCKS: string[][] = [
     );
 }
 
-async function round(s: DialectSetup, n: number, first: boolean) {
-  const samples = results.get(s.dialect) as Samples;
+/** The baselines, each measured in turns in the block of the rows compared with it. */
+const BASELINE_LABELS: Record<string, string> = {
+  bare: "baseline: bare Bun.serve, same JSON",
+  rotation: "baseline: raw rotation transaction",
+  verify: "baseline: raw Bun.password.verify",
+};
+
+/** The baseline rows a block's workloads are compared with, set up to run. */
+async function baselineRows(
+  s: DialectSetup,
+  block: { w: Workload; ctx: Ctx }[],
+): Promise<(BlockRow & { stop?(): Promise<void> })[]> {
+  const ids = new Set(block.map(({ w }) => w.baseline ?? ""));
+  const rows: (BlockRow & { stop?(): Promise<void> })[] = [];
   const config = loadConfig({ ...s.env });
+  const first = block[0]?.ctx;
+  if (ids.has("bare") && first) {
+    // The same JSON the daemon answers GET /users/me with.
+    const body = await fetch(`${first.daemon.url}/users/me`, {
+      headers: { authorization: `Bearer ${first.accessToken}` },
+    }).then((r) => r.text());
+    rows.push(await bareRow(body));
+  }
+  if (ids.has("rotation"))
+    rows.push({
+      id: "rotation",
+      warmup: false,
+      run: await rawRotation({
+        database: s.database,
+        userId: s.userId,
+        // As many chains as the refresh row's connections, on both dialects:
+        // the same rows and pages the daemon's rotations touch. (On SQLite the
+        // transactions run one at a time either way; one chain kept the same
+        // few pages hot and measured a cheaper transaction than the daemon runs.)
+        chains: CONNECTIONS,
+      }),
+    });
+  if (ids.has("verify"))
+    rows.push({
+      id: "verify",
+      warmup: false,
+      run: await rawVerify({
+        memoryKib: config.ARGON2_MEMORY_KIB,
+        timeCost: config.ARGON2_TIME_COST,
+        concurrency: config.HASH_CONCURRENCY,
+      }),
+    });
+  return rows;
+}
+
+async function round(s: DialectSetup, n: number) {
+  const samples = results.get(s.dialect) as Samples;
   const step = (what: string) => console.log(`[${s.dialect} round ${n}] ${what}`);
 
-  if (selected("refresh")) {
-    step("baseline: raw rotation transaction");
-    const rps = await rawRotationRate({
-      database: s.database,
-      userId: s.userId,
-      // As many chains as the refresh row's connections, on both dialects:
-      // the same rows and pages the daemon's rotations touch. (On SQLite the
-      // transactions run one at a time either way; one chain kept the same
-      // few pages hot and measured a cheaper transaction than the daemon runs.)
-      chains: CONNECTIONS,
-      seconds: SECONDS,
-    });
-    record(samples, "rotation", { rps });
-  }
-  if (selected("login") && first) {
-    step(`baseline: raw Bun.password.verify × ${config.HASH_CONCURRENCY}`);
-    const rps = await rawVerifyRate({
-      memoryKib: config.ARGON2_MEMORY_KIB,
-      timeCost: config.ARGON2_TIME_COST,
-      concurrency: config.HASH_CONCURRENCY,
-      seconds: SECONDS,
-    });
-    record(shared, "verify", { rps });
-  }
-
   const blocks = BLOCKS.map((block) =>
-    (n % 2 === 0 ? [...block].reverse() : block)
+    block
       .map((id) => WORKLOADS.find((w) => w.id === id) as Workload)
       .filter((w) => selected(w.id)),
   ).filter((block) => block.length > 0);
@@ -560,25 +611,32 @@ async function round(s: DialectSetup, n: number, first: boolean) {
       });
     }
     const main = daemons.get(keyOf());
-    if (main && first && selected("me")) {
-      const body = await fetch(`${main.daemon.url}/users/me`, {
-        headers: { authorization: `Bearer ${main.accessToken}` },
-      }).then((r) => r.text());
-      step("baseline: bare Bun.serve");
-      record(shared, "bare", await bareBaseline(body));
-    }
     for (const block of blocks) {
-      step(block.map((w) => w.label).join(" | "));
-      const measured = await runBlock(
-        block.map((w) => ({ w, ctx: daemons.get(keyOf(w)) as Ctx })),
-      );
-      for (const w of block) {
-        const m = measured.get(w.id) as Measure;
+      const workloads = block.map((w) => ({ w, ctx: daemons.get(keyOf(w)) as Ctx }));
+      const baselines = await baselineRows(s, workloads);
+      // The baselines first, the whole block reversed in even rounds, so
+      // that no row always goes first.
+      const order = [
+        ...baselines,
+        ...workloads.map(({ w, ctx }) => workloadRow(ctx, w)),
+      ];
+      if (n % 2 === 0) order.reverse();
+      const label = (id: string) =>
+        BASELINE_LABELS[id] ?? (WORKLOADS.find((w) => w.id === id)?.label as string);
+      step(order.map((r) => label(r.id)).join(" | "));
+      let measured: Map<string, Measure>;
+      try {
+        measured = await runBlock(order);
+      } finally {
+        for (const b of baselines) await b.stop?.();
+      }
+      for (const r of order) {
+        const m = measured.get(r.id) as Measure;
         // Each round's figure, so a median can be read back to its rounds.
         console.log(
-          `  ${w.id}: ${Math.round(m.rps ?? 0)} req/s, p99 ${m.p99?.toFixed(1)} ms, ${Math.round(m.cpuPerRequest ?? 0)} µs CPU/req`,
+          `  ${r.id}: ${Math.round(m.rps ?? 0)} req/s${m.p99 === undefined ? "" : `, p99 ${m.p99.toFixed(1)} ms, ${Math.round(m.cpuPerRequest ?? 0)} µs CPU/req`}`,
         );
-        record(samples, w.id, m);
+        record(samples, r.id, m);
       }
     }
     if (main && selected("flood")) {
@@ -610,15 +668,10 @@ async function round(s: DialectSetup, n: number, first: boolean) {
 
 function table(dialects: Dialect[]): TableRow[] {
   const rows: TableRow[] = [];
-  const get = (d: Dialect, id: string) =>
-    median(results.get(d)?.get(id) ?? shared.get(id) ?? []);
+  const get = (d: Dialect, id: string) => median(results.get(d)?.get(id) ?? []);
   for (const d of dialects) {
     // The baselines themselves, so their CPU cost per request is on record too.
-    for (const [id, label] of [
-      ["bare", "baseline: bare Bun.serve, same JSON"],
-      ["rotation", "baseline: raw rotation transaction"],
-      ["verify", `baseline: raw Bun.password.verify`],
-    ] as const) {
+    for (const [id, label] of Object.entries(BASELINE_LABELS)) {
       const m = get(d, id);
       if (m) rows.push({ label, dialect: d, measure: m, metric: "rps" });
     }
@@ -796,7 +849,7 @@ async function main() {
   try {
     for (let n = 1; n <= ROUNDS; n++)
       for (const s of setups) {
-        await round(s, n, s === setups[0]);
+        await round(s, n);
         if (selected("start") || binary) await starts(s, binary);
       }
   } finally {
