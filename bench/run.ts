@@ -231,6 +231,8 @@ interface BlockRow {
   pid?: number;
   warmup: boolean;
   run: (seconds: number) => Promise<RawStretch | WrkResult>;
+  /** What its block does once it is measured (the bare server stops). */
+  stop?(): Promise<void>;
 }
 
 /** One stretch of a row, with the CPU its process spent in it. */
@@ -274,11 +276,6 @@ function measureOf(row: BlockRow, slices: Slice[]): Measure {
     rss: rssMb(row.pid),
     errors,
   };
-}
-
-async function measureWrk(row: BlockRow): Promise<Measure> {
-  if (row.warmup) await row.run(WARMUP);
-  return measureOf(row, [await slice(row, SECONDS)]);
 }
 
 /** A workload's wrk run against its daemon, for a given number of seconds. */
@@ -356,24 +353,26 @@ async function runFlood(ctx: Ctx): Promise<Measure> {
     env,
   });
   await Bun.sleep(1000);
-  const m = await measureWrk({
-    id: "flood",
-    pid: ctx.daemon.pid,
-    warmup: true,
-    run: (seconds) =>
-      runWrk({
-        url: `${ctx.daemon.url}/users/me`,
-        script: "bearer",
-        seconds,
-        connections: CONNECTIONS,
-        env,
-      }),
-  });
+  const measured = await runBlock([
+    {
+      id: "flood",
+      pid: ctx.daemon.pid,
+      warmup: true,
+      run: (seconds) =>
+        runWrk({
+          url: `${ctx.daemon.url}/users/me`,
+          script: "bearer",
+          seconds,
+          connections: CONNECTIONS,
+          env,
+        }),
+    },
+  ]);
   const logins = await flood;
   console.log(
     `  login flood: ${logins.rps.toFixed(1)} logins/s, ${logins.errors} errors`,
   );
-  return m;
+  return measured.get("flood") as Measure;
 }
 
 async function login(url: string, email: string): Promise<string> {
@@ -468,7 +467,7 @@ async function daemonFor(s: DialectSetup, env: Record<string, string> = {}) {
  * The bare Bun.serve baseline as a row of its block: a process answering every
  * request with `body`, up until `stop`.
  */
-async function bareRow(body: string): Promise<BlockRow & { stop(): Promise<void> }> {
+async function bareRow(body: string): Promise<BlockRow> {
   const port = await freePort();
   const proc = Bun.spawn(
     [process.execPath, resolve(import.meta.dir, "baselines/bare-server.ts")],
@@ -544,9 +543,9 @@ const BASELINE_LABELS: Record<string, string> = {
 async function baselineRows(
   s: DialectSetup,
   block: { w: Workload; ctx: Ctx }[],
-): Promise<(BlockRow & { stop?(): Promise<void> })[]> {
+): Promise<BlockRow[]> {
   const ids = new Set(block.map(({ w }) => w.baseline ?? ""));
-  const rows: (BlockRow & { stop?(): Promise<void> })[] = [];
+  const rows: BlockRow[] = [];
   const config = loadConfig({ ...s.env });
   const first = block[0]?.ctx;
   if (ids.has("bare") && first) {
