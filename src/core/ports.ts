@@ -189,8 +189,10 @@ export interface SessionStore {
   /**
    * The authentication fast path: for each lookup, in order, the live
    * session of that user and the enabled user, or null. One query on
-   * PostgreSQL, one read transaction on SQLite, however many lookups (the
-   * core hands it those of one turn of the event loop, see core/per-turn.ts).
+   * PostgreSQL for up to 64 distinct sessions (one more for each 64 past
+   * that, side by side), one read transaction on SQLite, however many
+   * lookups (the core hands it those of one turn of the event loop, see
+   * core/per-turn.ts).
    */
   findLiveSessions(lookups: LiveSessionLookup[]): Promise<(LiveSession | null)[]>;
   listLiveSessions(userId: string, now: Date): Promise<Session[]>;
