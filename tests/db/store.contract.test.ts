@@ -450,6 +450,50 @@ for (const dialect of DIALECTS) {
         },
       );
 
+      test.skipIf(dialect !== "pg")(
+        "a rotation's and a logout's statements are prepared on the server, once per connection",
+        async () => {
+          const one = await openDatabase({ url: testDb.url, poolMax: 1 });
+          try {
+            if (one.dialect !== "pg") return;
+            const writes = await createStore(one);
+            for (let i = 0; i < 3; i++) {
+              const { tokenHash } = await newSession();
+              const [rotated] = await writes.rotateRefreshTokens([
+                rotateInput(tokenHash, at(10)),
+              ]);
+              expect(rotated?.ok && rotated.value.kind).toBe("rotated");
+              const [ended] = await writes.revokeSessionsByTokens([
+                { tokenHash, reason: "logout", now: at(11) },
+              ]);
+              expect(ended?.ok && ended.value?.userId).toBe(user.id);
+            }
+            // Each statement is prepared once on this connection, whatever
+            // its parameters: three rotations and logouts, one statement each.
+            const statements = (
+              await one.client<{ statement: string }[]>`
+                select statement from pg_prepared_statements where not from_sql`
+            ).map((r) => r.statement.replace(/\s+/g, " "));
+            const count = (pattern: RegExp) =>
+              statements.filter((s) => pattern.test(s)).length;
+            expect(count(/ for update of /)).toBe(1);
+            expect(count(/^ ?with spent as \( update refresh_tokens/)).toBe(1);
+            expect(
+              count(
+                /^ ?update sessions set revoked_at = .* returning id as session_id/,
+              ),
+            ).toBe(1);
+            expect(
+              count(
+                /^ ?update refresh_tokens set revoked_at = \$1::timestamptz where session_id/,
+              ),
+            ).toBe(1);
+          } finally {
+            await one.close();
+          }
+        },
+      );
+
       test("listLiveSessions leaves out sessions whose refresh token expired", async () => {
         const { session } = await newSession({}, 60);
         const ids = async (now: Date) =>
