@@ -82,10 +82,11 @@ export interface NewSession {
 const SUCCESSOR_DOMAIN = "authd/refresh-successor\0";
 
 /**
- * How long the session lookups wait for the one batch out before they are
- * sent beside it; a lookup batch takes well under a millisecond when storage
- * is healthy.
+ * How many session lookup batches may be out at once, and how long the
+ * lookups wait for one of them before they are sent beside them; a lookup
+ * batch takes well under a millisecond when storage is healthy.
  */
+const LOOKUP_BATCHES = 2;
 const LOOKUP_WAIT_MS = 50;
 
 const invalidGrant = () =>
@@ -98,17 +99,18 @@ export function createSessions(deps: SessionDeps) {
   // one query on PostgreSQL (its round trip, and the storage policy's
   // timeout, shared by dozens of requests under load), one read transaction
   // on SQLite (docs/performance.md). Each request still gets its own answer.
-  // One lookup batch at a time: the lookups that arrive while one is out go
-  // together the moment it is back (on PostgreSQL the query's socket write
-  // then cost the daemon a quarter of what it did with two or three batches
-  // out at once, docs/performance.md; on SQLite a batch is done before the
-  // next turn anyway). A batch out for longer than LOOKUP_WAIT_MS no longer
-  // holds the next one back, so a slow storage call delays the others by
-  // that much, not by its timeout.
+  // At most two lookup batches out at once: the lookups that arrive while
+  // both are out go together the moment one is back (on PostgreSQL the
+  // query's socket write cost the daemon four times as much with batches
+  // sent every turn, and the daemon idled waiting with only one out, since
+  // PostgreSQL stopped planning each batch; docs/performance.md; on SQLite a
+  // batch is done before the next turn anyway). Batches out for longer than
+  // LOOKUP_WAIT_MS no longer hold the next one back, so a slow storage call
+  // delays the others by that much, not by its timeout.
   const findLive = batchPerTurn<LiveSessionLookup, LiveSession | null>(
     (lookups) => sessions.findLiveSessions(lookups),
     deps.defer,
-    { batches: 1, waitMs: LOOKUP_WAIT_MS },
+    { batches: LOOKUP_BATCHES, waitMs: LOOKUP_WAIT_MS },
   );
   // The rotations and the logouts of one turn are one store call each too:
   // on SQLite one transaction (group commit: the pages they share are

@@ -146,8 +146,8 @@ describe.skipIf(!PG_URL)("database outage [pg]", () => {
       const problem = await problemOf(await me());
       return { problem, ms: performance.now() - t0 };
     };
-    // The session lookups go one batch at a time; a batch out for longer
-    // than 50 ms no longer holds the next one back (src/core/sessions.ts).
+    // At most two session lookup batches are out at once; batches out for
+    // longer than 50 ms no longer hold the next one back (src/core/sessions.ts).
     const first = timed();
     await Bun.sleep(100);
     const second = await timed();
