@@ -123,15 +123,17 @@ interface StatementSender {
 /**
  * Makes every statement Drizzle sends through `sql` (and through the
  * transactions and savepoints it opens) a named, server-side prepared
- * statement. Drizzle sends a statement that was not `.prepare(name)`d as
+ * statement, by changing `sql` in place (the client `openDatabase` returns is
+ * the same object). Drizzle sends a statement that was not `.prepare(name)`d as
  * postgres.js's `unsafe` with `prepare: false`: an unnamed statement, which
  * PostgreSQL parses and plans on every execution. That is every statement
  * inside a transaction (a Drizzle prepared query belongs to the pool, not to
  * a transaction's connection) and every `db.execute`: the refresh rotation,
  * the logout, registration. Named, postgres.js parses each statement once per
  * connection and PostgreSQL keeps its plan when a generic one serves (after
- * five executions). POST /auth/refresh on PostgreSQL: 1,135 → 1,760 req/s in
- * the bench, logout 1,884 → 2,973 (docs/performance.md, "Unnamed statements").
+ * five executions). POST /auth/refresh on PostgreSQL: 1,133 → 1,814 req/s in
+ * full bench runs, logout 1,929 → 2,955 (docs/performance.md, "Unnamed
+ * statements").
  * A statement without parameters stays on the simple protocol, as before.
  */
 export function preparingEveryStatement<S extends object>(sql: S): S {

@@ -22,6 +22,16 @@ function gate() {
   return { opened, release };
 }
 
+/** Calls `f` with each of `xs`, one a turn; its promises, in order. */
+async function oneATurn<R>(f: (x: string) => Promise<R>, ...xs: string[]) {
+  const calls: Promise<R>[] = [];
+  for (const x of xs) {
+    calls.push(f(x));
+    await nextTurn();
+  }
+  return calls;
+}
+
 /** An echo whose first batch waits for `held`; `batches` is what each run got. */
 function echoHeldBy(held: Promise<unknown>, limit?: InFlightLimit) {
   const batches: string[][] = [];
@@ -63,12 +73,7 @@ describe("batchPerTurn", () => {
   test("one batch at a time: the calls made while a batch runs go together, once it is done", async () => {
     const { opened, release } = gate();
     const { echo, batches } = echoHeldBy(opened, { batches: 1, waitMs: 60_000 });
-    const a = echo("a");
-    await nextTurn();
-    const b = echo("b");
-    await nextTurn();
-    const c = echo("c");
-    await nextTurn();
+    const [a, b, c] = await oneATurn(echo, "a", "b", "c");
     expect(batches).toEqual([["a"]]);
     release();
     expect(await a).toBe("a");
@@ -104,6 +109,27 @@ describe("batchPerTurn", () => {
       { status: "fulfilled", value: 2 },
     ]);
     expect(await flaky(3)).toBe(3);
+  });
+
+  test("two batches at a time (the session lookups' limit): a second goes out beside the first, later calls wait for one of them", async () => {
+    const held = [gate(), gate()];
+    const batches: string[][] = [];
+    const echo = batchPerTurn(
+      async (xs: string[]) => {
+        const n = batches.push(xs);
+        await held[n - 1]?.opened;
+        return xs;
+      },
+      setImmediate,
+      { batches: 2, waitMs: 60_000 },
+    );
+    const [a, b, c, d] = await oneATurn(echo, "a", "b", "c", "d");
+    expect(batches).toEqual([["a"], ["b"]]);
+    held[1]?.release();
+    expect(await Promise.all([b, c, d])).toEqual(["b", "c", "d"]);
+    expect(batches).toEqual([["a"], ["b"], ["c", "d"]]);
+    held[0]?.release();
+    expect(await a).toBe("a");
   });
 
   test("a batch out for longer than waitMs no longer holds the waiting calls back", async () => {

@@ -11,7 +11,7 @@ import type {
   SigningKeyRecord,
   UserRecord,
 } from "../../src/core/ports.ts";
-import { openDatabase } from "../../src/db/connect.ts";
+import { type Database, openDatabase } from "../../src/db/connect.ts";
 import { createStore, type Store } from "../../src/db/store.ts";
 import { DIALECTS } from "../helpers/databases.ts";
 import { useMigratedStore } from "../helpers/store.ts";
@@ -403,60 +403,71 @@ for (const dialect of DIALECTS) {
         ]);
       });
 
+      /**
+       * A store of its own on one PostgreSQL connection, closed afterwards:
+       * pg_prepared_statements shows one connection's statements.
+       */
+      async function onOneConnection(
+        body: (
+          client: Extract<Database, { dialect: "pg" }>["client"],
+          store: Store,
+        ) => Promise<void>,
+      ) {
+        const one = await openDatabase({ url: testDb.url, poolMax: 1 });
+        try {
+          if (one.dialect !== "pg") throw new Error("a PostgreSQL test");
+          await body(one.client, await createStore(one));
+        } finally {
+          await one.close();
+        }
+      }
+
       test.skipIf(dialect !== "pg")(
         "the lookup keeps one plan: PostgreSQL stops planning it after its first five",
         async () => {
-          // One connection, so that pg_prepared_statements (per connection)
-          // shows the statements the lookups ran on.
-          const one = await openDatabase({ url: testDb.url, poolMax: 1 });
-          try {
-            if (one.dialect !== "pg") return;
-            const lookups = await createStore(one);
+          await onOneConnection(async (client, lookups) => {
             const a = await newSession();
             const b = await newSession();
             // A table of some size, its statistics current: the planner then
             // prices a lookup of one id well below one of an unknown number.
-            await one.client`insert into sessions (id, user_id, created_at, last_used_at, expires_at)
+            await client`insert into sessions (id, user_id, created_at, last_used_at, expires_at)
               select 'filler-' || g, ${user.id}, now(), now(), now()
               from generate_series(1, 2000) g`;
-            await one.client`analyze sessions`;
-            await one.client`analyze users`;
-            for (let i = 0; i < 20; i++) {
-              const answers = await lookups.findLiveSessions([
-                { sessionId: a.session.id, userId: user.id, now: at(1) },
-                ...(i % 2
-                  ? [{ sessionId: b.session.id, userId: user.id, now: at(1) }]
-                  : []),
-              ]);
-              expect(answers.every((live) => live !== null)).toBe(true);
-            }
-            const plans = await one.client<
-              { generic_plans: string; custom_plans: string }[]
-            >`select generic_plans, custom_plans from pg_prepared_statements
+            try {
+              await client`analyze sessions`;
+              await client`analyze users`;
+              for (let i = 0; i < 20; i++) {
+                const answers = await lookups.findLiveSessions([
+                  { sessionId: a.session.id, userId: user.id, now: at(1) },
+                  ...(i % 2
+                    ? [{ sessionId: b.session.id, userId: user.id, now: at(1) }]
+                    : []),
+                ]);
+                expect(answers.every((live) => live !== null)).toBe(true);
+              }
+              const plans = await client<
+                { generic_plans: string; custom_plans: string }[]
+              >`select generic_plans, custom_plans from pg_prepared_statements
               where statement like '%"sessions"%"users"%'`;
-            // Batches of one id and of two, ten of each: each shape is planned
-            // for at most its first five executions (PostgreSQL's rule), then
-            // runs on its cached generic plan.
-            expect(plans.length).toBeGreaterThan(0);
-            const custom = plans.reduce((n, p) => n + Number(p.custom_plans), 0);
-            const generic = plans.reduce((n, p) => n + Number(p.generic_plans), 0);
-            expect(custom).toBeLessThanOrEqual(5 * plans.length);
-            expect(generic).toBeGreaterThanOrEqual(20 - 5 * plans.length);
-          } finally {
-            if (one.dialect === "pg")
-              await one.client`delete from sessions where id like 'filler-%'`;
-            await one.close();
-          }
+              // Batches of one id and of two, ten of each: each shape is planned
+              // for at most its first five executions (PostgreSQL's rule), then
+              // runs on its cached generic plan.
+              expect(plans.length).toBeGreaterThan(0);
+              const custom = plans.reduce((n, p) => n + Number(p.custom_plans), 0);
+              const generic = plans.reduce((n, p) => n + Number(p.generic_plans), 0);
+              expect(custom).toBeLessThanOrEqual(5 * plans.length);
+              expect(generic).toBeGreaterThanOrEqual(20 - 5 * plans.length);
+            } finally {
+              await client`delete from sessions where id like 'filler-%'`;
+            }
+          });
         },
       );
 
       test.skipIf(dialect !== "pg")(
         "a rotation's and a logout's statements are prepared on the server, once per connection",
         async () => {
-          const one = await openDatabase({ url: testDb.url, poolMax: 1 });
-          try {
-            if (one.dialect !== "pg") return;
-            const writes = await createStore(one);
+          await onOneConnection(async (client, writes) => {
             for (let i = 0; i < 3; i++) {
               const { tokenHash } = await newSession();
               const [rotated] = await writes.rotateRefreshTokens([
@@ -471,7 +482,7 @@ for (const dialect of DIALECTS) {
             // Each statement is prepared once on this connection, whatever
             // its parameters: three rotations and logouts, one statement each.
             const statements = (
-              await one.client<{ statement: string }[]>`
+              await client<{ statement: string }[]>`
                 select statement from pg_prepared_statements where not from_sql`
             ).map((r) => r.statement.replace(/\s+/g, " "));
             const count = (pattern: RegExp) =>
@@ -488,9 +499,7 @@ for (const dialect of DIALECTS) {
                 /^ ?update refresh_tokens set revoked_at = \$1::timestamptz where session_id/,
               ),
             ).toBe(1);
-          } finally {
-            await one.close();
-          }
+          });
         },
       );
 
