@@ -306,11 +306,15 @@ export async function createContainer(
 
     /** Migrates, makes the first signing keys if needed, loads the keyring. */
     async prepare(options: { migrate: boolean }): Promise<string[]> {
-      const applied = options.migrate ? await migrateUp(database) : [];
+      // A current database (every start but the first after an upgrade) is
+      // one read; the locked transaction runs only when something is pending.
+      let applied: string[] = [];
       if (!(await migrationsCurrent(database))) {
-        throw new Error(
-          "the database has pending migrations: run `authctl migrate up`",
-        );
+        if (!options.migrate)
+          throw new Error(
+            "the database has pending migrations: run `authctl migrate up`",
+          );
+        applied = await migrateUp(database);
       }
       await keys.ensureKeys({ actorId: "system" });
       await keyring.refresh();

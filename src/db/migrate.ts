@@ -15,8 +15,8 @@ export interface MigrationStatus {
   applied: boolean;
 }
 
-// An arbitrary constant naming this service's migration lock.
-const PG_LOCK_KEY = 72_031_141;
+/** An arbitrary constant naming this service's migration lock (pg_advisory_xact_lock). */
+export const PG_MIGRATION_LOCK_KEY = 72_031_141;
 
 /** One migration as src/db/embed-migrations.ts writes it down. */
 export interface EmbeddedMigration {
@@ -75,7 +75,7 @@ export async function migrateUp(database: Database): Promise<string[]> {
   if (database.dialect === "pg") {
     const db = database.db;
     return db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${PG_LOCK_KEY})`);
+      await tx.execute(sql`select pg_advisory_xact_lock(${PG_MIGRATION_LOCK_KEY})`);
       await tx.execute(sql`create schema if not exists "drizzle"`);
       await tx.execute(
         sql`create table if not exists ${PG_TABLE} (id serial primary key, hash text not null, created_at bigint)`,

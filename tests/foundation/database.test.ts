@@ -18,7 +18,12 @@ import {
 import { loadConfig } from "../../src/config.ts";
 import { type Container, createContainer } from "../../src/container.ts";
 import { type Database, openDatabase } from "../../src/db/connect.ts";
-import { migrateUp, migrationStatus, migrationsCurrent } from "../../src/db/migrate.ts";
+import {
+  migrateUp,
+  migrationStatus,
+  migrationsCurrent,
+  PG_MIGRATION_LOCK_KEY,
+} from "../../src/db/migrate.ts";
 import * as pgSchema from "../../src/db/schema/pg.ts";
 import * as sqliteSchema from "../../src/db/schema/sqlite.ts";
 import { createLogger } from "../../src/infra/logger.ts";
@@ -256,6 +261,50 @@ for (const dialect of DIALECTS) {
       expect(await migrationsCurrent(db)).toBe(true);
       expect(await appliedRows(db)).toBe(all.length);
     });
+
+    test("a start on a current database does not wait for the migration lock", async () => {
+      fresh = await freshDatabase(dialect);
+      const config = loadConfig({ ...TEST_ENV, DATABASE_URL: fresh.url });
+      const logger = createLogger("silent");
+      // The first start migrates and makes the signing keys.
+      const first = await createContainer(config, {
+        logger,
+        database: await connect(),
+      });
+      expect((await first.prepare({ migrate: true })).length).toBeGreaterThan(0);
+      await first.close();
+
+      // Another process holds the lock a migration takes (`authctl migrate up`
+      // of a newer release, say), and keeps it.
+      const holder = await openDatabase({ url: fresh.url, poolMax: 1 });
+      open.push(holder);
+      if (holder.dialect === "pg")
+        await holder.db.execute(sql`select pg_advisory_lock(${PG_MIGRATION_LOCK_KEY})`);
+      else holder.client.exec("BEGIN IMMEDIATE");
+
+      // A second start: every migration it knows is applied, so it reads and
+      // serves. (Taking the lock, it would wait on PostgreSQL for as long as
+      // the holder keeps it, and on SQLite give up after the busy timeout.)
+      const second = await createContainer(config, {
+        logger,
+        database: await openDatabase({ url: fresh.url, busyTimeoutMs: 100 }),
+      });
+      open.push(second.database);
+      const waited = Bun.sleep(20_000).then(() => "still waiting for the lock");
+      expect(await Promise.race([second.prepare({ migrate: true }), waited])).toEqual(
+        [],
+      );
+      expect(second.keyring.state().signing).not.toBeNull();
+      expect(await appliedRows(second.database)).toBe(
+        (await migrationStatus(second.database)).length,
+      );
+      await second.close();
+      if (holder.dialect === "pg")
+        await holder.db.execute(
+          sql`select pg_advisory_unlock(${PG_MIGRATION_LOCK_KEY})`,
+        );
+      else holder.client.exec("ROLLBACK");
+    }, 30_000);
   });
 }
 
