@@ -104,6 +104,13 @@ export async function openDatabase({
     max: poolMax,
     onnotice: () => {},
     connect_timeout: 10,
+    // postgres.js would ask every new connection for the catalog's array
+    // types, to parse array columns and bind JavaScript arrays; no statement
+    // here has either (Drizzle binds an `inArray` list one parameter each).
+    // On a fresh backend that query is a round trip and ~8 ms of catalog
+    // reading, paid by the start-up's first connection and each one the pool
+    // opens under load (docs/performance.md, "Start-up on PostgreSQL, a fifth look").
+    fetch_types: false,
   });
   const db = drizzlePg({ client: preparingEveryStatement(client), schema });
   return { dialect: "pg", db, client, close: () => client.end({ timeout: 5 }) };
