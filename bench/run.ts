@@ -797,6 +797,7 @@ async function starts(s: DialectSetup, binary?: string) {
   );
   const kinds: [string, string | undefined][] = [["startup", undefined]];
   if (binary) kinds.push(["start-binary", binary]);
+  const took = new Map<string, number[]>(kinds.map(([id]) => [id, []]));
   for (let i = 0; i < 3; i++) {
     for (const [id, exe] of kinds) {
       const d = await startDaemon(
@@ -806,9 +807,11 @@ async function starts(s: DialectSetup, binary?: string) {
         exe,
       );
       record(samples, id, { value: d.startupMs });
+      took.get(id)?.push(Math.round(d.startupMs));
       await d.stop();
     }
   }
+  for (const [id, ms] of took) console.log(`  ${id}: ${ms.join(", ")} ms`);
 }
 
 async function pgAnswers(): Promise<boolean> {
