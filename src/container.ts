@@ -307,7 +307,8 @@ export async function createContainer(
     /** Migrates, makes the first signing keys if needed, loads the keyring. */
     async prepare(options: { migrate: boolean }): Promise<string[]> {
       // A current database (every start but the first after an upgrade) is
-      // one read; the locked transaction runs only when something is pending.
+      // two reads; the locked migrator runs only when something is pending,
+      // and re-reads what is applied under its lock.
       let applied: string[] = [];
       if (!(await migrationsCurrent(database))) {
         if (!options.migrate)
