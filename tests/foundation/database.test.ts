@@ -304,7 +304,7 @@ for (const dialect of DIALECTS) {
           sql`select pg_advisory_unlock(${PG_MIGRATION_LOCK_KEY})`,
         );
       else holder.client.exec("ROLLBACK");
-    }, 30_000);
+    });
   });
 }
 
