@@ -861,6 +861,33 @@ async function main() {
   console.log(
     `\n${renderTable(table(dialects))}\n\n${ROUNDS} round(s), medians; ${SECONDS}s per measurement, ${CONNECTIONS} connections (wrk -t2), ${after.cores} cores; load average ${before.load1} before, ${after.load1} after; ${((performance.now() - t0) / 1000).toFixed(0)} s in all.`,
   );
+  const steadiness = baselinesByRound(dialects);
+  if (steadiness) console.log(steadiness);
+}
+
+/**
+ * The baselines round by round: the code under them never changes, so their
+ * spread is the machine's own (a virtual machine's host, other tenants). A
+ * ratio whose rows moved less than this between rounds is within the noise.
+ */
+function baselinesByRound(dialects: Dialect[]): string | undefined {
+  const lines: string[] = [];
+  for (const d of dialects)
+    for (const [id, label] of [
+      ["bare", "bare Bun.serve"],
+      ["rotation", "raw rotation"],
+      ["verify", "raw verify"],
+    ] as const) {
+      const rps = (results.get(d)?.get(id) ?? []).map((m) => m.rps ?? 0);
+      if (rps.length < 2) continue;
+      const spread = Math.max(...rps) / Math.min(...rps);
+      lines.push(
+        `  ${d}, ${label}: ${rps.map((r) => Math.round(r).toLocaleString("en-US")).join(" / ")} req/s (max ÷ min ${spread.toFixed(2)})`,
+      );
+    }
+  return lines.length > 0
+    ? `Baselines by round (the machine's own spread):\n${lines.join("\n")}`
+    : undefined;
 }
 
 await main();
