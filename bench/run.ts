@@ -668,6 +668,16 @@ async function round(s: DialectSetup, n: number) {
 function table(dialects: Dialect[]): TableRow[] {
   const rows: TableRow[] = [];
   const get = (d: Dialect, id: string) => median(results.get(d)?.get(id) ?? []);
+  // A pair's ratio in each round: the two rows took turns in the same minute.
+  const byRound = (d: Dialect, id: string, baseline: string, metric: "rps" | "p99") => {
+    const rows = results.get(d)?.get(id) ?? [];
+    const bases = results.get(d)?.get(baseline) ?? [];
+    return rows.flatMap((m, i) => {
+      const x = m[metric];
+      const y = bases[i]?.[metric];
+      return x !== undefined && y ? [x / y] : [];
+    });
+  };
   for (const d of dialects) {
     // The baselines themselves, so their CPU cost per request is on record too.
     for (const [id, label] of Object.entries(BASELINE_LABELS)) {
@@ -682,6 +692,7 @@ function table(dialects: Dialect[]): TableRow[] {
         metric: "rps",
         baselineLabel: w.baselineLabel,
         baseline: w.baseline ? get(d, w.baseline)?.rps : undefined,
+        ratios: w.baseline ? byRound(d, w.id, w.baseline, "rps") : undefined,
         target: w.target,
       });
     }
@@ -693,6 +704,7 @@ function table(dialects: Dialect[]): TableRow[] {
         metric: "rps",
         baselineLabel: "warn",
         baseline: get(d, "me-warn")?.rps,
+        ratios: byRound(d, "me", "me-warn", "rps"),
         target: atLeast(0.85),
       });
     }
@@ -704,6 +716,7 @@ function table(dialects: Dialect[]): TableRow[] {
         metric: "rps",
         baselineLabel: "metrics off",
         baseline: get(d, "me-nometrics")?.rps,
+        ratios: byRound(d, "me", "me-nometrics", "rps"),
         target: atLeast(0.95),
       });
     }
@@ -715,6 +728,7 @@ function table(dialects: Dialect[]): TableRow[] {
         metric: "rps",
         baselineLabel: "budgets off",
         baseline: get(d, "refresh")?.rps,
+        ratios: byRound(d, "refresh-budgets", "refresh", "rps"),
         target: atLeast(0.9),
       });
     }
@@ -726,6 +740,7 @@ function table(dialects: Dialect[]): TableRow[] {
         metric: "p99",
         baselineLabel: "idle p99",
         baseline: get(d, "me")?.p99,
+        ratios: byRound(d, "flood", "me", "p99"),
         target: { kind: "max-ratio", ratio: 3 },
       });
     }

@@ -31,6 +31,13 @@ export interface TableRow {
   metric: Metric;
   baselineLabel?: string;
   baseline?: number;
+  /**
+   * The pair's ratio in each round. When given, the ratio is their median:
+   * each round's two rows took turns in the same minute, so a round's ratio
+   * is free of the machine's drift between rounds, which the medians of the
+   * two rows taken apart are not.
+   */
+  ratios?: number[];
   target?: Target;
 }
 
@@ -78,10 +85,14 @@ function verdict(row: TableRow): { ratio: string; target: string; met: string } 
     };
   }
   if (!row.baseline) return { ratio: "", target: "", met: "n/a" };
-  const ratio = actual / row.baseline;
+  const rounds = row.ratios ?? [];
+  const ratio =
+    rounds.length > 0
+      ? (median(rounds.map((value) => ({ value })))?.value as number)
+      : actual / row.baseline;
   const ok = t.kind === "min-ratio" ? ratio >= t.ratio : ratio <= t.ratio;
   return {
-    ratio: `${f(ratio, 2)}×`,
+    ratio: `${f(ratio, 2)}×${rounds.length > 1 ? ` (${rounds.map((r) => f(r, 2)).join(", ")})` : ""}`,
     target: `${t.kind === "min-ratio" ? "≥" : "≤"} ${t.ratio}×`,
     met: ok ? "yes" : "**no**",
   };
