@@ -4,8 +4,9 @@
  * (docs/performance.md explains each row).
  *
  *   BENCH_QUICK=1          short runs, one round (under three minutes)
- *   BENCH_ROUNDS=N         interleaved rounds; the table shows medians (default 3:
- *                          a median that one odd daemon cannot move)
+ *   BENCH_ROUNDS=N         interleaved rounds; the table shows medians, and a
+ *                          pair's ratio is the median of its rounds' ratios
+ *                          (default 3: a median that one odd daemon cannot move)
  *   BENCH_SECONDS=N        seconds per measurement (default 10, quick 3); the
  *                          rows of a block take turns in 2-s slices (runBlock),
  *                          so an odd N measures N-1 there
