@@ -671,9 +671,9 @@ function table(dialects: Dialect[]): TableRow[] {
   const get = (d: Dialect, id: string) => median(results.get(d)?.get(id) ?? []);
   // A pair's ratio in each round: the two rows took turns in the same minute.
   const byRound = (d: Dialect, id: string, baseline: string, metric: "rps" | "p99") => {
-    const rows = results.get(d)?.get(id) ?? [];
+    const samples = results.get(d)?.get(id) ?? [];
     const bases = results.get(d)?.get(baseline) ?? [];
-    return rows.flatMap((m, i) => {
+    return samples.flatMap((m, i) => {
       const x = m[metric];
       const y = bases[i]?.[metric];
       return x !== undefined && y ? [x / y] : [];
@@ -889,16 +889,12 @@ async function main() {
 function baselinesByRound(dialects: Dialect[]): string | undefined {
   const lines: string[] = [];
   for (const d of dialects)
-    for (const [id, label] of [
-      ["bare", "bare Bun.serve"],
-      ["rotation", "raw rotation"],
-      ["verify", "raw verify"],
-    ] as const) {
+    for (const [id, label] of Object.entries(BASELINE_LABELS)) {
       const rps = (results.get(d)?.get(id) ?? []).map((m) => m.rps ?? 0);
       if (rps.length < 2) continue;
       const spread = Math.max(...rps) / Math.min(...rps);
       lines.push(
-        `  ${d}, ${label}: ${rps.map((r) => Math.round(r).toLocaleString("en-US")).join(" / ")} req/s (max ÷ min ${spread.toFixed(2)})`,
+        `  ${d}: ${label.replace(/^baseline: /, "")}: ${rps.map((r) => Math.round(r).toLocaleString("en-US")).join(" / ")} req/s (max ÷ min ${spread.toFixed(2)})`,
       );
     }
   return lines.length > 0
